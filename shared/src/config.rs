@@ -1,0 +1,270 @@
+//! Configuration read from the environment once per cold start and validated
+//! before anything is served. Production fails closed: a missing or weak
+//! secret stops the process instead of running insecurely.
+
+use std::fmt;
+
+/// Secrets shorter than this are refused in production (HS256 wants ≥ 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Production,
+    Local,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{0} must be at least {MIN_SECRET_BYTES} bytes in production")]
+    WeakSecret(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A secret value that never shows up in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Settings every function needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: AppEnv,
+    pub table_name: String,
+    pub jwt_secret: Secret,
+}
+
+/// Settings of the sign-in flow (auth-api only).
+#[derive(Debug, Clone)]
+pub struct SignInConfig {
+    pub frontend_url: String,
+    pub mail_from: String,
+    pub bootstrap_developer_email: Option<String>,
+    pub magic_link_limit_per_email: u32,
+    pub magic_link_limit_per_ip: u32,
+}
+
+/// Where configuration values come from; the process environment in
+/// production, a map in unit tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+
+    /// A value that is present and not blank.
+    fn value(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Source for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// Used only when `APP_ENV=local`, so a fresh checkout runs without setup.
+const LOCAL_JWT_SECRET: &str = "local-development-only-jwt-secret-never-use-in-production";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let env = app_env(src)?;
+        let jwt_secret = match (src.get("JWT_SECRET"), env) {
+            (Some(s), AppEnv::Production) if s.len() < MIN_SECRET_BYTES => {
+                return Err(ConfigError::WeakSecret("JWT_SECRET"));
+            }
+            (Some(s), _) if !s.is_empty() => Secret(s),
+            (_, AppEnv::Production) => return Err(ConfigError::Missing("JWT_SECRET")),
+            (_, AppEnv::Local) => Secret(LOCAL_JWT_SECRET.to_owned()),
+        };
+        let table_name = match (src.value("TABLE_NAME"), env) {
+            (Some(t), _) => t,
+            (None, AppEnv::Local) => "tickets".to_owned(),
+            (None, AppEnv::Production) => return Err(ConfigError::Missing("TABLE_NAME")),
+        };
+        Ok(Self {
+            env,
+            table_name,
+            jwt_secret,
+        })
+    }
+}
+
+impl SignInConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let env = app_env(src)?;
+        let required = |name: &'static str, local_default: &str| match (src.value(name), env) {
+            (Some(v), _) => Ok(v),
+            (None, AppEnv::Local) => Ok(local_default.to_owned()),
+            (None, AppEnv::Production) => Err(ConfigError::Missing(name)),
+        };
+        let frontend_url = required("FRONTEND_URL", "http://localhost:3000")?;
+        if !(frontend_url.starts_with("https://") || frontend_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "FRONTEND_URL",
+                reason: "must start with https:// or http://".into(),
+            });
+        }
+        Ok(Self {
+            frontend_url: frontend_url.trim_end_matches('/').to_owned(),
+            mail_from: required("MAIL_FROM", "no-reply@tickets.local")?,
+            bootstrap_developer_email: src
+                .value("BOOTSTRAP_DEVELOPER_EMAIL")
+                .map(|e| e.to_lowercase()),
+            magic_link_limit_per_email: positive(src, "MAGIC_LINK_LIMIT_PER_EMAIL", 5)?,
+            magic_link_limit_per_ip: positive(src, "MAGIC_LINK_LIMIT_PER_IP", 30)?,
+        })
+    }
+}
+
+fn app_env(src: &impl Source) -> Result<AppEnv, ConfigError> {
+    // Anything but an explicit "local" is production: forgetting the variable
+    // must not switch security off.
+    match src.value("APP_ENV").as_deref() {
+        None | Some("production") => Ok(AppEnv::Production),
+        Some("local") => Ok(AppEnv::Local),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "APP_ENV",
+            reason: format!("expected production or local, got {other:?}"),
+        }),
+    }
+}
+
+fn positive(src: &impl Source, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match src.value(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected a positive integer, got {v:?}"),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn source(pairs: &[(&str, &str)]) -> impl Source {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const STRONG: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn production_is_the_default_environment() {
+        let cfg =
+            Config::from_source(&source(&[("JWT_SECRET", STRONG), ("TABLE_NAME", "t")])).unwrap();
+        assert_eq!(cfg.env, AppEnv::Production);
+    }
+
+    #[test]
+    fn production_refuses_a_missing_jwt_secret() {
+        let err = Config::from_source(&source(&[("TABLE_NAME", "t")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("JWT_SECRET"));
+    }
+
+    #[test]
+    fn production_refuses_a_jwt_secret_shorter_than_32_bytes() {
+        let err = Config::from_source(&source(&[("JWT_SECRET", "short"), ("TABLE_NAME", "t")]))
+            .unwrap_err();
+        assert_eq!(err, ConfigError::WeakSecret("JWT_SECRET"));
+    }
+
+    #[test]
+    fn local_runs_without_any_setting() {
+        let cfg = Config::from_source(&source(&[("APP_ENV", "local")])).unwrap();
+        assert_eq!(cfg.table_name, "tickets");
+        assert!(cfg.jwt_secret.expose().len() >= MIN_SECRET_BYTES);
+    }
+
+    #[test]
+    fn an_unknown_app_env_is_refused() {
+        let err = Config::from_source(&source(&[("APP_ENV", "prod")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "APP_ENV",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn sign_in_limits_default_to_5_per_email_and_30_per_ip() {
+        let cfg = SignInConfig::from_source(&source(&[("APP_ENV", "local")])).unwrap();
+        assert_eq!(
+            (cfg.magic_link_limit_per_email, cfg.magic_link_limit_per_ip),
+            (5, 30)
+        );
+    }
+
+    #[test]
+    fn sign_in_limits_must_be_positive_integers() {
+        let err = SignInConfig::from_source(&source(&[
+            ("APP_ENV", "local"),
+            ("MAGIC_LINK_LIMIT_PER_IP", "0"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "MAGIC_LINK_LIMIT_PER_IP",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn production_sign_in_needs_frontend_url_and_sender() {
+        let err = SignInConfig::from_source(&source(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("FRONTEND_URL"));
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug_output() {
+        let cfg =
+            Config::from_source(&source(&[("JWT_SECRET", STRONG), ("TABLE_NAME", "t")])).unwrap();
+        assert!(!format!("{cfg:?}").contains(STRONG));
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain rules as plain functions on plain types: no I/O, unit-tested.
+
+pub mod audit;
+pub mod email;
+pub mod rate_limit;
+pub mod role;
+pub mod secret_token;
+pub mod settings;
+pub mod user;
+
+pub use email::Email;
+pub use role::Role;
+pub use user::User;

@@ -1,0 +1,20 @@
+//! Everything the ticketing functions share: configuration, the clock, the
+//! error type and its problem+json mapping, HTTP plumbing, authentication,
+//! the domain rules (pure) and the DynamoDB store (the only place that builds
+//! DynamoDB requests).
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod cursor;
+pub mod domain;
+pub mod error;
+pub mod http;
+#[cfg(feature = "mail")]
+pub mod mail;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use state::AppState;

@@ -1,0 +1,207 @@
+//! The DynamoDB store: the only module that builds DynamoDB requests. One
+//! table, keys per access pattern (see docs/data-model.md). Every state
+//! change is a conditional write or a transaction; "someone else won" comes
+//! back as a typed error, never a string.
+
+mod audit;
+mod item;
+mod keys;
+mod limits;
+mod sessions;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
+pub use users::{NewUser, RoleChange, UserPage};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: Arc<str>,
+}
+
+/// Why a transaction was cancelled, per item, in request order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancellation {
+    /// `ConditionalCheckFailed`, `TransactionConflict`, `None`, ...
+    pub code: Option<String>,
+    /// The item as it was, when the request asked for it.
+    pub item: Option<Item>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a write condition did not hold")]
+    ConditionFailed { item: Option<Item> },
+    #[error("transaction cancelled: {reasons:?}")]
+    TransactionCanceled { reasons: Vec<Cancellation> },
+    #[error("throttled by DynamoDB")]
+    Throttled,
+    #[error("DynamoDB request failed: {0}")]
+    Service(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl Store {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: Arc::from(table),
+        }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// Is the table reachable? (readiness probe, init warm-up)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(self.table_name())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+const THROTTLING_CODES: [&str; 4] = [
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "LimitExceededException",
+];
+
+/// Maps any SDK error to a store error; condition failures are recognised
+/// by their code and carry the old item when the request asked for it.
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + ConditionItem + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if let SdkError::ServiceError(service) = &err {
+        let inner = service.err();
+        if let Some(item) = inner.condition_failed() {
+            return StoreError::ConditionFailed { item };
+        }
+        if let Some(reasons) = inner.cancellation() {
+            return StoreError::TransactionCanceled { reasons };
+        }
+        if inner.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+            return StoreError::Throttled;
+        }
+    }
+    StoreError::Service(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+}
+
+/// Lets `classify` see inside the operation-specific error enums.
+trait ConditionItem {
+    /// `Some(old item)` when a conditional write failed its condition.
+    fn condition_failed(&self) -> Option<Option<Item>> {
+        None
+    }
+    fn cancellation(&self) -> Option<Vec<Cancellation>> {
+        None
+    }
+}
+
+mod condition_items {
+    use super::{Cancellation, ConditionItem, Item};
+    use aws_sdk_dynamodb::operation::{
+        delete_item::DeleteItemError, describe_table::DescribeTableError, get_item::GetItemError,
+        put_item::PutItemError, query::QueryError, transact_write_items::TransactWriteItemsError,
+        update_item::UpdateItemError,
+    };
+
+    impl ConditionItem for GetItemError {}
+    impl ConditionItem for QueryError {}
+    impl ConditionItem for DescribeTableError {}
+
+    impl ConditionItem for PutItemError {
+        fn condition_failed(&self) -> Option<Option<Item>> {
+            match self {
+                PutItemError::ConditionalCheckFailedException(e) => Some(e.item().cloned()),
+                _ => None,
+            }
+        }
+    }
+
+    impl ConditionItem for UpdateItemError {
+        fn condition_failed(&self) -> Option<Option<Item>> {
+            match self {
+                UpdateItemError::ConditionalCheckFailedException(e) => Some(e.item().cloned()),
+                _ => None,
+            }
+        }
+    }
+
+    impl ConditionItem for DeleteItemError {
+        fn condition_failed(&self) -> Option<Option<Item>> {
+            match self {
+                DeleteItemError::ConditionalCheckFailedException(e) => Some(e.item().cloned()),
+                _ => None,
+            }
+        }
+    }
+
+    impl ConditionItem for TransactWriteItemsError {
+        fn cancellation(&self) -> Option<Vec<Cancellation>> {
+            match self {
+                TransactWriteItemsError::TransactionCanceledException(e) => Some(
+                    e.cancellation_reasons()
+                        .iter()
+                        .map(|r| Cancellation {
+                            code: r.code().map(str::to_owned),
+                            item: r.item().cloned(),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            }
+        }
+    }
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Throttled => Self::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "BUSY",
+                "the service is busy; retry shortly",
+            ),
+            StoreError::ConditionFailed { .. } | StoreError::TransactionCanceled { .. } => {
+                Self::conflict("CONFLICT", "the resource changed concurrently; retry")
+            }
+            StoreError::Service(_) | StoreError::Corrupt(_) => Self::internal(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    #[test]
+    fn throttling_is_a_retryable_503_not_a_500() {
+        let err: ApiError = StoreError::Throttled.into();
+        assert_eq!(err.status, 503);
+    }
+
+    #[test]
+    fn a_lost_race_is_a_409() {
+        let err: ApiError = StoreError::ConditionFailed { item: None }.into();
+        assert_eq!(err.status, 409);
+    }
+}

@@ -1,0 +1,252 @@
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+
+use super::audit::audit_put;
+use super::item::{get_s, get_time, key, rfc3339, s};
+use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, USERS_INDEX_PK};
+use super::{Item, Store, StoreError, classify};
+use crate::cursor::PageKey;
+use crate::domain::audit::AuditEntry;
+use crate::domain::{Role, User};
+
+pub enum NewUser {
+    Created(User),
+    /// Someone registered this email first (e.g. two links verified at once).
+    EmailTaken,
+}
+
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// Key of the last user returned, when more may follow.
+    pub last_key: Option<PageKey>,
+}
+
+/// A role change as decided by the domain rules, applied only if the target
+/// still has the role the decision was based on.
+pub struct RoleChange<'a> {
+    pub user_id: &'a str,
+    pub from: Role,
+    pub to: Role,
+    pub audit: AuditEntry,
+}
+
+impl Store {
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let (pk, sk) = keys::user(id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item().map(user_from_item).transpose()
+    }
+
+    pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        let (pk, sk) = keys::email(email);
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item()
+            .map(|item| get_s(item, "user_id").map(str::to_owned))
+            .transpose()
+    }
+
+    /// Creates the user and claims the email in one transaction, so one
+    /// mailbox can never own two accounts.
+    pub async fn create_user(&self, user: User) -> Result<NewUser, StoreError> {
+        let (email_pk, email_sk) = keys::email(&user.email);
+        let mut email_item = key(email_pk, email_sk);
+        email_item.insert("user_id".into(), s(&user.id));
+        let not_exists = "attribute_not_exists(PK)";
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(self.table_name(), user_item(&user), not_exists)?)
+            .transact_items(put(self.table_name(), email_item, not_exists)?)
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(NewUser::Created(user)),
+            Err(StoreError::TransactionCanceled { reasons })
+                if reasons.get(1).and_then(|r| r.code.as_deref())
+                    == Some("ConditionalCheckFailed") =>
+            {
+                Ok(NewUser::EmailTaken)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Sets the display name; `None` if the user does not exist.
+    pub async fn rename_user(&self, id: &str, name: &str) -> Result<Option<User>, StoreError> {
+        let (pk, sk) = keys::user(id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #name = :name, name_lc = :lc")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(name))
+            .expression_attribute_values(":lc", s(name.to_lowercase()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(out) => out.attributes().map(user_from_item).transpose(),
+            Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Applies a role change and its audit entry atomically. Fails with
+    /// `ConditionFailed` if the user's role changed since it was read.
+    pub async fn change_role(&self, change: RoleChange<'_>) -> Result<(), StoreError> {
+        let (pk, sk) = keys::user(change.user_id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #role = :to")
+            .condition_expression("#role = :from")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":to", s(change.to.as_str()))
+            .expression_attribute_values(":from", s(change.from.as_str()))
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(audit_put(self.table_name(), &change.audit)?)
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Err(StoreError::TransactionCanceled { reasons })
+                if reasons.first().and_then(|r| r.code.as_deref())
+                    == Some("ConditionalCheckFailed") =>
+            {
+                Err(StoreError::ConditionFailed { item: None })
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Users, oldest first, optionally filtered by a case-insensitive match on
+    /// email or name. A Query on GSI1, never a Scan.
+    pub async fn list_users(
+        &self,
+        query: Option<&str>,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<UserPage, StoreError> {
+        let mut users = Vec::with_capacity(limit);
+        let mut start = start.map(page_key_to_item);
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(self.table_name())
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(USERS_INDEX_PK))
+                .set_exclusive_start_key(start.take())
+                // Filters apply after the page is read: read a little more
+                // than asked so a filtered listing needs few round trips.
+                .limit((limit as i32).saturating_mul(2).max(10));
+            if let Some(q) = query {
+                request = request
+                    .filter_expression("contains(email, :q) OR contains(name_lc, :q)")
+                    .expression_attribute_values(":q", s(q.to_lowercase()));
+            }
+            let out = request.send().await.map_err(classify)?;
+            for item in out.items() {
+                users.push((user_from_item(item)?, item_page_key(item)));
+                if users.len() == limit {
+                    let last_key = users.last().and_then(|(_, k)| k.clone());
+                    return Ok(UserPage {
+                        users: users.into_iter().map(|(u, _)| u).collect(),
+                        last_key,
+                    });
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(lek) if !lek.is_empty() => start = Some(lek.clone()),
+                _ => {
+                    return Ok(UserPage {
+                        users: users.into_iter().map(|(u, _)| u).collect(),
+                        last_key: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+pub(super) fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Service(format!("building request: {err}"))
+}
+
+fn user_item(user: &User) -> Item {
+    let (pk, sk) = keys::user(&user.id);
+    let created_at = rfc3339(user.created_at);
+    let mut item = key(pk, sk);
+    item.extend([
+        ("id".into(), s(&user.id)),
+        ("email".into(), s(&user.email)),
+        ("name".into(), s(&user.name)),
+        ("name_lc".into(), s(user.name.to_lowercase())),
+        ("role".into(), s(user.role.as_str())),
+        ("created_at".into(), s(&created_at)),
+        (GSI1PK.into(), s(USERS_INDEX_PK)),
+        (GSI1SK.into(), s(format!("{created_at}#{}", user.id))),
+    ]);
+    item
+}
+
+fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    let role = get_s(item, "role")?;
+    Ok(User {
+        id: get_s(item, "id")?.to_owned(),
+        email: get_s(item, "email")?.to_owned(),
+        name: get_s(item, "name").unwrap_or_default().to_owned(),
+        role: Role::parse(role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
+        created_at: get_time(item, "created_at")?,
+    })
+}
+
+fn item_page_key(item: &Item) -> Option<PageKey> {
+    [PK, SK, GSI1PK, GSI1SK]
+        .into_iter()
+        .map(|name| Some((name.to_owned(), get_s(item, name).ok()?.to_owned())))
+        .collect()
+}
+
+fn page_key_to_item(key: PageKey) -> Item {
+    key.into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect()
+}
