@@ -1,0 +1,73 @@
+//! The whole API in one process, for local development and the integration
+//! tests: every function's routes merged on one router, exactly the code
+//! Lambda runs, plus the merged OpenAPI document.
+
+use std::time::Duration;
+
+use auth_api::AuthState;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::CorsLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
+
+/// Every API function's routes on one router.
+pub fn app(state: AuthState) -> Router {
+    let admin = admin_api::routes(state.app.clone());
+    shared::http::finish(auth_api::routes(state).merge(admin))
+}
+
+/// The browser access the HTTP API grants in AWS: the frontend's origin.
+pub fn cors(frontend_url: &str) -> Result<CorsLayer, axum::http::header::InvalidHeaderValue> {
+    Ok(CorsLayer::new()
+        .allow_origin(HeaderValue::from_str(frontend_url)?)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600)))
+}
+
+/// The OpenAPI document of every function, as served at /v1/openapi.json.
+pub fn openapi() -> OpenApi {
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Ticketing API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Serverless event ticketing. Errors are RFC 9457 problem+json with a stable `code` and the `request_id`.",
+                ))
+                .build(),
+        )
+        .components(Some(
+            ComponentsBuilder::new()
+                .security_scheme(
+                    "bearer",
+                    SecurityScheme::Http(
+                        HttpBuilder::new()
+                            .scheme(HttpAuthScheme::Bearer)
+                            .bearer_format("JWT")
+                            .build(),
+                    ),
+                )
+                .build(),
+        ))
+        .build();
+    for part in [auth_api::openapi(), admin_api::openapi()] {
+        doc.merge(part);
+    }
+    doc
+}
+
+/// The document as committed in docs/openapi.json.
+pub fn openapi_json() -> String {
+    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
