@@ -1,0 +1,307 @@
+//! Harness for the black-box API tests: the real routers (as the dev server
+//! merges them) against DynamoDB Local and moto started by `make test`
+//! (infra/test.sh), driven through HTTP requests without a socket. Each test
+//! gets its own app with its own manual clock, client IP and email addresses,
+//! so tests share the emulators without seeing each other.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_api::AuthState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::AppState;
+use shared::clock::ManualClock;
+use shared::config::{AppEnv, Config, SignInConfig};
+use shared::mail::Mailer;
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
+
+pub struct TestApp {
+    pub router: Router,
+    pub clock: Arc<ManualClock>,
+    pub state: AuthState,
+    pub client_ip: SocketAddr,
+    /// Unique per app, so addresses never collide across tests.
+    pub tag: String,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// A signed-in user as the client sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user: Value,
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub limit_per_email: Option<u32>,
+    pub limit_per_ip: Option<u32>,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests with `make test`, which starts the emulators")
+    })
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Self {
+        env("AWS_ENDPOINT_URL_DYNAMODB");
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let clock = Arc::new(ManualClock::starting_at(OffsetDateTime::now_utc()));
+        let aws = shared::state::load_aws().await;
+        let config = Config {
+            env: AppEnv::Local,
+            table_name: env("TABLE_NAME"),
+            jwt_secret: shared::config::Secret::new(JWT_SECRET),
+        };
+        let sign_in = SignInConfig {
+            frontend_url: "http://localhost:3000".into(),
+            mail_from: env("MAIL_FROM"),
+            bootstrap_developer_email: Some(format!("dev-{tag}@example.com")),
+            magic_link_limit_per_email: options.limit_per_email.unwrap_or(5),
+            magic_link_limit_per_ip: options.limit_per_ip.unwrap_or(30),
+        };
+        let state = AuthState {
+            app: AppState::new(config, &aws, clock.clone()),
+            mailer: Mailer::new(&aws, &sign_in.mail_from),
+            sign_in: Arc::new(sign_in),
+        };
+        // A distinct (never contacted) address per app keeps per-IP limits apart.
+        let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();
+        let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
+        Self {
+            router: dev_server::app(state.clone()),
+            clock,
+            state,
+            client_ip,
+            tag,
+        }
+    }
+
+    /// An address unique to this app.
+    pub fn email(&self, who: &str) -> String {
+        format!("{who}-{}@example.com", self.tag)
+    }
+
+    pub fn developer_email(&self) -> String {
+        format!("dev-{}@example.com", self.tag)
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Response {
+        let mut request = request;
+        request.extensions_mut().insert(ConnectInfo(self.client_ip));
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        };
+        self.send(request.expect("valid request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn request_magic_link(&self, email: &str) -> Response {
+        self.post(
+            "/v1/auth/magic-link",
+            None,
+            serde_json::json!({ "email": email }),
+        )
+        .await
+    }
+
+    /// Requests a link, reads it from the emulator's SES and returns its token.
+    pub async fn magic_link_token(&self, email: &str) -> String {
+        let before = sent_mail_to(email).await.len();
+        let response = self.request_magic_link(email).await;
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
+        let mails = sent_mail_to(email).await;
+        assert_eq!(mails.len(), before + 1, "exactly one new mail to {email}");
+        token_in(mails.last().expect("a mail"))
+    }
+
+    pub async fn verify(&self, token: &str) -> Response {
+        self.post(
+            "/v1/auth/magic-link/verify",
+            None,
+            serde_json::json!({ "token": token }),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str) -> Session {
+        let token = self.magic_link_token(email).await;
+        let response = self.verify(&token).await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        session_from(&response.body)
+    }
+
+    /// A user with the given role, promoted by this app's developer.
+    pub async fn user_with_role(&self, who: &str, role: &str) -> Session {
+        let developer = self.sign_in(&self.developer_email()).await;
+        let session = self.sign_in(&self.email(who)).await;
+        let id = session.user["id"].as_str().expect("user id").to_owned();
+        let response = self
+            .call(
+                Method::PUT,
+                &format!("/v1/admin/users/{id}/role"),
+                Some(&developer.access_token),
+                Some(serde_json::json!({ "role": role })),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        self.refresh(&session.refresh_token).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Session {
+        let response = self
+            .post(
+                "/v1/auth/refresh",
+                None,
+                serde_json::json!({ "refresh_token": refresh_token }),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+        session_from(&response.body)
+    }
+}
+
+pub fn session_from(body: &Value) -> Session {
+    Session {
+        access_token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh_token: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
+        user: body["user"].clone(),
+    }
+}
+
+/// Asserts an RFC 9457 problem answer with the given status and code.
+pub fn assert_problem(response: &Response, status: StatusCode, code: &str) {
+    assert_eq!(response.status, status, "{:?}", response.body);
+    assert_eq!(
+        response
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert_eq!(response.body["code"], code, "{:?}", response.body);
+    assert_eq!(response.body["status"], status.as_u16());
+    let request_id = response.body["request_id"].as_str().expect("request_id");
+    assert!(!request_id.is_empty());
+    assert_eq!(response.headers["x-request-id"], request_id);
+}
+
+/// Mail the emulator's SES accepted for `to`, oldest first.
+pub async fn sent_mail_to(to: &str) -> Vec<Value> {
+    let data = moto_state().await;
+    data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|d| d == to))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The magic-link token in a sent mail.
+pub fn token_in(mail: &Value) -> String {
+    let body = mail["body"].as_str().expect("mail body");
+    let start = body
+        .find("/auth/verify?token=")
+        .expect("verify link in mail")
+        + "/auth/verify?token=".len();
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// moto's whole state as JSON (`GET /moto-api/data.json`).
+async fn moto_state() -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = env("AWS_ENDPOINT_URL");
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("moto reachable");
+    let request = format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    let (_, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    serde_json::from_str(body).expect("moto state is JSON")
+}

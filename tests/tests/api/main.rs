@@ -1,0 +1,8 @@
+//! Black-box specifications of the HTTP API, run by `make test` against
+//! DynamoDB Local and moto.
+
+mod bad_input;
+mod platform;
+mod roles;
+mod sessions;
+mod sign_in;
