@@ -17,7 +17,6 @@ pub fn init() {
         .json()
         .with_current_span(true)
         .with_span_list(false)
-        .without_time()
         .with_ansi(false);
     // A second init (tests, dev server) is harmless; ignore it.
     let _ = tracing_subscriber::registry()

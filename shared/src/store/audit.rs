@@ -1,14 +1,13 @@
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use time::Duration;
 
 use super::item::{key, n, rfc3339, s};
-use super::users::build_error;
-use super::{StoreError, keys};
+use super::{Item, keys};
 use crate::domain::audit::{AuditEntry, RETENTION_DAYS};
 
-/// The audit entry as one write of the transaction that makes the change,
-/// so no change goes unrecorded and no record describes a change not made.
-pub(super) fn audit_put(table: &str, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
+/// The audit entry as an item. It is written in the transaction that makes
+/// the change, so no change goes unrecorded and no record describes a change
+/// not made.
+pub(super) fn audit_item(entry: &AuditEntry) -> Item {
     let at = rfc3339(entry.at);
     let day = at.get(..10).unwrap_or_default().to_owned();
     let (pk, sk) = keys::audit(&day, &at, &entry.id);
@@ -25,11 +24,5 @@ pub(super) fn audit_put(table: &str, entry: &AuditEntry) -> Result<TransactWrite
             n((entry.at + Duration::days(RETENTION_DAYS)).unix_timestamp()),
         ),
     ]);
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK)")
-        .build()
-        .map_err(build_error)?;
-    Ok(TransactWriteItem::builder().put(put).build())
+    item
 }

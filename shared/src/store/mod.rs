@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
 pub use users::{NewUser, RoleChange, UserPage};
@@ -63,6 +63,31 @@ impl Store {
         &self.table
     }
 
+    /// A strongly consistent read of one item.
+    async fn get(&self, (pk, sk): (String, String)) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .set_key(Some(item::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
+    /// A put inside a transaction that only creates, never overwrites.
+    fn create(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table_name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// Is the table reachable? (readiness probe, init warm-up)
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client
@@ -73,6 +98,15 @@ impl Store {
             .map_err(classify)?;
         Ok(())
     }
+}
+
+/// Did the `index`-th write of a cancelled transaction fail its condition?
+fn condition_failed_at(reasons: &[Cancellation], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed")
+}
+
+fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Service(format!("building request: {err}"))
 }
 
 const THROTTLING_CODES: [&str; 4] = [

@@ -3,13 +3,12 @@
 //! both succeed.
 
 use aws_sdk_dynamodb::types::{
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use time::{Duration, OffsetDateTime};
 
 use super::item::{get_n, get_s, has, key, n, s};
-use super::users::build_error;
-use super::{Item, Store, StoreError, classify, keys};
+use super::{Item, Store, StoreError, build_error, classify, condition_failed_at, keys};
 
 /// Refresh tokens (and idle token families) live 30 days.
 pub const REFRESH_TOKEN_DAYS: i64 = 30;
@@ -121,11 +120,13 @@ impl Store {
         family.extend([("user_id".into(), s(user_id)), ("ttl".into(), n(expires))]);
         self.client
             .transact_write_items()
-            .transact_items(new_item(self.table_name(), family)?)
-            .transact_items(new_item(
-                self.table_name(),
-                refresh_item(refresh_digest, user_id, &family_id, expires),
-            )?)
+            .transact_items(self.create(family)?)
+            .transact_items(self.create(refresh_item(
+                refresh_digest,
+                user_id,
+                &family_id,
+                expires,
+            ))?)
             .send()
             .await
             .map_err(classify)?;
@@ -142,25 +143,16 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Result<RefreshGrant, RefreshError>, StoreError> {
         let (pk, sk) = keys::refresh_token(old_digest);
-        let old = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .set_key(Some(key(pk.clone(), sk.clone())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(old) = old.item() else {
+        let Some(old) = self.get((pk.clone(), sk.clone())).await? else {
             return Ok(Err(RefreshError::Unknown));
         };
-        let user_id = get_s(old, "user_id")?.to_owned();
-        let family_id = get_s(old, "family_id")?.to_owned();
-        if has(old, "used_at") {
+        let user_id = get_s(&old, "user_id")?.to_owned();
+        let family_id = get_s(&old, "family_id")?.to_owned();
+        if has(&old, "used_at") {
             self.revoke_family(&family_id, now).await?;
             return Ok(Err(RefreshError::Reused));
         }
-        if get_n(old, "expires_at")? <= now.unix_timestamp() {
+        if get_n(&old, "expires_at")? <= now.unix_timestamp() {
             return Ok(Err(RefreshError::Expired));
         }
 
@@ -188,24 +180,22 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_used).build())
             .transact_items(TransactWriteItem::builder().update(extend_family).build())
-            .transact_items(new_item(
-                self.table_name(),
-                refresh_item(new_digest, &user_id, &family_id, expires),
-            )?)
+            .transact_items(self.create(refresh_item(new_digest, &user_id, &family_id, expires))?)
             .send()
             .await
             .map_err(classify);
-        let failed = |reasons: &[super::Cancellation], i: usize| {
-            reasons.get(i).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed")
-        };
         match result {
             Ok(_) => Ok(Ok(RefreshGrant { user_id, family_id })),
             // Lost a race with another use of the same token: that is reuse.
-            Err(StoreError::TransactionCanceled { reasons }) if failed(&reasons, 0) => {
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) =>
+            {
                 self.revoke_family(&family_id, now).await?;
                 Ok(Err(RefreshError::Reused))
             }
-            Err(StoreError::TransactionCanceled { reasons }) if failed(&reasons, 1) => {
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 1) =>
+            {
                 Ok(Err(RefreshError::Revoked))
             }
             Err(err) => Err(err),
@@ -220,19 +210,9 @@ impl Store {
         user_id: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::refresh_token(refresh_digest);
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        match out.item() {
-            Some(token) if get_s(token, "user_id")? == user_id => {
-                self.revoke_family(get_s(token, "family_id")?, now).await
+        match self.get(keys::refresh_token(refresh_digest)).await? {
+            Some(token) if get_s(&token, "user_id")? == user_id => {
+                self.revoke_family(get_s(&token, "family_id")?, now).await
             }
             _ => Ok(()),
         }
@@ -269,14 +249,4 @@ fn refresh_item(digest: &str, user_id: &str, family_id: &str, expires: i64) -> I
         ("ttl".into(), n(expires)),
     ]);
     item
-}
-
-fn new_item(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK)")
-        .build()
-        .map_err(build_error)?;
-    Ok(TransactWriteItem::builder().put(put).build())
 }

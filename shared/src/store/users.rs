@@ -1,9 +1,9 @@
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
-use super::audit::audit_put;
+use super::audit::audit_item;
 use super::item::{get_s, get_time, key, rfc3339, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, USERS_INDEX_PK};
-use super::{Item, Store, StoreError, classify};
+use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Role, User};
@@ -31,32 +31,17 @@ pub struct RoleChange<'a> {
 
 impl Store {
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let (pk, sk) = keys::user(id);
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item().map(user_from_item).transpose()
+        self.get(keys::user(id))
+            .await?
+            .as_ref()
+            .map(user_from_item)
+            .transpose()
     }
 
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
-        let (pk, sk) = keys::email(email);
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item()
-            .map(|item| get_s(item, "user_id").map(str::to_owned))
+        self.get(keys::email(email))
+            .await?
+            .map(|item| get_s(&item, "user_id").map(str::to_owned))
             .transpose()
     }
 
@@ -66,20 +51,18 @@ impl Store {
         let (email_pk, email_sk) = keys::email(&user.email);
         let mut email_item = key(email_pk, email_sk);
         email_item.insert("user_id".into(), s(&user.id));
-        let not_exists = "attribute_not_exists(PK)";
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(self.table_name(), user_item(&user), not_exists)?)
-            .transact_items(put(self.table_name(), email_item, not_exists)?)
+            .transact_items(self.create(user_item(&user))?)
+            .transact_items(self.create(email_item)?)
             .send()
             .await
             .map_err(classify);
         match result {
             Ok(_) => Ok(NewUser::Created(user)),
             Err(StoreError::TransactionCanceled { reasons })
-                if reasons.get(1).and_then(|r| r.code.as_deref())
-                    == Some("ConditionalCheckFailed") =>
+                if condition_failed_at(&reasons, 1) =>
             {
                 Ok(NewUser::EmailTaken)
             }
@@ -129,14 +112,13 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(audit_put(self.table_name(), &change.audit)?)
+            .transact_items(self.create(audit_item(&change.audit))?)
             .send()
             .await
             .map_err(classify);
         match result {
             Err(StoreError::TransactionCanceled { reasons })
-                if reasons.first().and_then(|r| r.code.as_deref())
-                    == Some("ConditionalCheckFailed") =>
+                if condition_failed_at(&reasons, 0) =>
             {
                 Err(StoreError::ConditionFailed { item: None })
             }
@@ -193,20 +175,6 @@ impl Store {
             }
         }
     }
-}
-
-fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition)
-        .build()
-        .map_err(build_error)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-pub(super) fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Service(format!("building request: {err}"))
 }
 
 fn user_item(user: &User) -> Item {
