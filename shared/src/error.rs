@@ -61,6 +61,16 @@ impl ApiError {
         .with_errors(vec![FieldError { field, message }])
     }
 
+    /// 400 naming every field that is wrong.
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", detail).with_errors(errors)
+    }
+
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, detail)
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "mail")]
 pub mod mail;
+pub mod sale;
 pub mod state;
 pub mod store;
 pub mod telemetry;

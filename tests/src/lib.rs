@@ -216,6 +216,18 @@ impl TestApp {
         self.refresh(&session.refresh_token).await
     }
 
+    /// `sign_in` for an address of this app, owning its arguments (for
+    /// signing many users in concurrently).
+    pub async fn sign_in_owned(&self, who: String) -> Session {
+        self.sign_in(&self.email(&who)).await
+    }
+
+    /// What the app's clock says now.
+    pub fn clock_now(&self) -> OffsetDateTime {
+        use shared::clock::Clock;
+        self.clock.now()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Session {
         let response = self
             .post(

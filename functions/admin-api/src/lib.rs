@@ -2,9 +2,10 @@
 //! written to the audit log in the same transaction as the change.
 
 mod users;
+mod walk_in;
 
 use axum::Router;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use shared::AppState;
 use utoipa::OpenApi;
 
@@ -18,11 +19,12 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/v1/admin/users", get(users::list))
         .route("/v1/admin/users/{id}/role", put(users::set_role))
+        .route("/v1/admin/events/{id}/walk-in", post(walk_in::sell))
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(users::list, users::set_role), tags((name = "admin", description = "Platform administration")))]
+#[openapi(paths(users::list, users::set_role, walk_in::sell), tags((name = "admin", description = "Platform administration")))]
 struct ApiDoc;
 
 /// This function's part of the OpenAPI document.

@@ -53,7 +53,7 @@ pub async fn list(
         .transpose()?;
     let page = app.store.list_users(q, limit, start).await?;
     Ok(Json(UserList {
-        items: page.users,
+        items: page.items,
         next_cursor: page.last_key.map(|k| app.cursors.seal(LISTING, &k)),
     }))
 }

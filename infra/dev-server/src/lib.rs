@@ -13,8 +13,12 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 
 /// Every API function's routes on one router.
 pub fn app(state: AuthState) -> Router {
-    let admin = admin_api::routes(state.app.clone());
-    shared::http::finish(auth_api::routes(state).merge(admin))
+    let core = state.app.clone();
+    let routes = auth_api::routes(state)
+        .merge(admin_api::routes(core.clone()))
+        .merge(events_api::routes(core.clone()))
+        .merge(bookings_api::routes(core));
+    shared::http::finish(routes)
 }
 
 /// The browser access the HTTP API grants in AWS: the frontend's origin.
@@ -59,7 +63,12 @@ pub fn openapi() -> OpenApi {
                 .build(),
         ))
         .build();
-    for part in [auth_api::openapi(), admin_api::openapi()] {
+    for part in [
+        auth_api::openapi(),
+        admin_api::openapi(),
+        events_api::openapi(),
+        bookings_api::openapi(),
+    ] {
         doc.merge(part);
     }
     doc

@@ -61,6 +61,35 @@ where
     }
 }
 
+/// A caller who may or may not have signed in, for routes anyone may use but
+/// that show more to some roles. No `Authorization` header: `None`. A header
+/// with a bad or expired token is a 401, not a silent downgrade to anonymous.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaybeAuthenticated(pub Option<Authenticated>);
+
+impl MaybeAuthenticated {
+    pub fn role(&self) -> Option<Role> {
+        self.0.as_ref().map(|caller| caller.role)
+    }
+}
+
+impl<S> FromRequestParts<S> for MaybeAuthenticated
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        Authenticated::from_request_parts(parts, state)
+            .await
+            .map(|caller| Self(Some(caller)))
+    }
+}
+
 /// A role floor, as a type, for `RequireRole<R>`.
 pub trait MinRole: Send + Sync {
     const ROLE: Role;

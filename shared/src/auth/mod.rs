@@ -3,5 +3,7 @@
 mod extract;
 mod tokens;
 
-pub use extract::{Admin, Authenticated, Developer, MinRole, RequireRole, Staff};
+pub use extract::{
+    Admin, Authenticated, Developer, MaybeAuthenticated, MinRole, RequireRole, Staff,
+};
 pub use tokens::{ACCESS_TOKEN_SECONDS, AccessClaims, AccessTokens, TokenError};

@@ -1,7 +1,10 @@
 //! Domain rules as plain functions on plain types: no I/O, unit-tested.
 
 pub mod audit;
+pub mod booking;
 pub mod email;
+pub mod event;
+pub mod hold;
 pub mod rate_limit;
 pub mod role;
 pub mod secret_token;
@@ -9,5 +12,6 @@ pub mod settings;
 pub mod user;
 
 pub use email::Email;
+pub use event::{Event, EventStatus, Layout, Unit};
 pub use role::Role;
 pub use user::User;

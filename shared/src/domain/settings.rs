@@ -5,13 +5,23 @@
 pub struct Settings {
     pub magic_link_minutes: u32,
     pub brand_name: String,
+    /// How long a hold keeps its units before they are free again.
+    pub hold_minutes: u32,
+    /// Default cap on units or quantity per booking for new events.
+    pub max_per_booking: u32,
 }
+
+/// The most units one booking may take: one hold is one DynamoDB transaction
+/// (at most 100 writes: the units, the booking and the event check).
+pub const MAX_PER_BOOKING_LIMIT: u32 = 50;
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             magic_link_minutes: 15,
             brand_name: "Tickets".to_owned(),
+            hold_minutes: 10,
+            max_per_booking: 10,
         }
     }
 }
@@ -24,6 +34,19 @@ impl Settings {
             "magic_link_minutes" => {
                 if let Some(n) = value.as_u64().filter(|n| (1..=1440).contains(n)) {
                     self.magic_link_minutes = n as u32;
+                }
+            }
+            "hold_minutes" => {
+                if let Some(n) = value.as_u64().filter(|n| (1..=120).contains(n)) {
+                    self.hold_minutes = n as u32;
+                }
+            }
+            "max_per_booking" => {
+                if let Some(n) = value
+                    .as_u64()
+                    .filter(|n| (1..=u64::from(MAX_PER_BOOKING_LIMIT)).contains(n))
+                {
+                    self.max_per_booking = n as u32;
                 }
             }
             "brand_name" => {

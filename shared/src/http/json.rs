@@ -33,10 +33,8 @@ where
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PAYLOAD_TOO_LARGE",
-                    format!(
-                        "request bodies are limited to {} bytes",
-                        super::MAX_BODY_BYTES
-                    ),
+                    // Routes may raise the default limit, so no number here.
+                    "the request body is too large for this route",
                 )
             } else {
                 ApiError::new(

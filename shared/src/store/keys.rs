@@ -6,6 +6,9 @@ pub const SK: &str = "SK";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 pub const GSI1: &str = "GSI1";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+pub const GSI2: &str = "GSI2";
 
 pub fn user(id: &str) -> (String, String) {
     (format!("USER#{id}"), "PROFILE".into())
@@ -32,6 +35,30 @@ pub fn token_family(id: &str) -> (String, String) {
 
 pub fn rate_window(scope: &str, key: &str, window: i64) -> (String, String) {
     (format!("RATE#{scope}#{key}#{window}"), "RATE".into())
+}
+
+pub fn event(id: &str) -> (String, String) {
+    (format!("EVENT#{id}"), "META".into())
+}
+
+/// Events sit in GSI1 by status, sorted by start time.
+pub fn events_index_pk(status: &str) -> String {
+    format!("EVENTS#{status}")
+}
+
+/// A grid unit's state lives beside its event.
+pub fn unit(event_id: &str, unit_id: &str) -> (String, String) {
+    (format!("EVENT#{event_id}"), format!("UNIT#{unit_id}"))
+}
+
+/// Each open-mode inventory shard is its own partition key, so shards spread
+/// writes over partitions.
+pub fn inventory_shard(event_id: &str, shard: u32) -> (String, String) {
+    (format!("INV#{event_id}#{shard}"), "INV".into())
+}
+
+pub fn booking(id: &str) -> (String, String) {
+    (format!("BOOKING#{id}"), "META".into())
 }
 
 pub const SETTINGS_PK: &str = "SETTINGS";

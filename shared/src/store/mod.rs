@@ -4,9 +4,12 @@
 //! back as a typed error, never a string.
 
 mod audit;
+mod events;
+mod holds;
 mod item;
 mod keys;
 mod limits;
+mod paging;
 mod sessions;
 mod users;
 
@@ -17,8 +20,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
+pub use events::{EventChange, EventQuery, EventSaved};
+pub use holds::{Availability, HoldOutcome, UnitState, is_transient};
+pub use paging::Page;
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
-pub use users::{NewUser, RoleChange, UserPage};
+pub use users::{NewUser, RoleChange};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -152,12 +158,14 @@ trait ConditionItem {
 mod condition_items {
     use super::{Cancellation, ConditionItem, Item};
     use aws_sdk_dynamodb::operation::{
-        delete_item::DeleteItemError, describe_table::DescribeTableError, get_item::GetItemError,
-        put_item::PutItemError, query::QueryError, transact_write_items::TransactWriteItemsError,
+        batch_get_item::BatchGetItemError, delete_item::DeleteItemError,
+        describe_table::DescribeTableError, get_item::GetItemError, put_item::PutItemError,
+        query::QueryError, transact_write_items::TransactWriteItemsError,
         update_item::UpdateItemError,
     };
 
     impl ConditionItem for GetItemError {}
+    impl ConditionItem for BatchGetItemError {}
     impl ConditionItem for QueryError {}
     impl ConditionItem for DescribeTableError {}
 

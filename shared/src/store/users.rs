@@ -1,8 +1,9 @@
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
 use super::audit::audit_item;
 use super::item::{get_s, get_time, key, rfc3339, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, USERS_INDEX_PK};
+use super::paging::Page;
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
@@ -12,12 +13,6 @@ pub enum NewUser {
     Created(User),
     /// Someone registered this email first (e.g. two links verified at once).
     EmailTaken,
-}
-
-pub struct UserPage {
-    pub users: Vec<User>,
-    /// Key of the last user returned, when more may follow.
-    pub last_key: Option<PageKey>,
 }
 
 /// A role change as decided by the domain rules, applied only if the target
@@ -133,47 +128,30 @@ impl Store {
         query: Option<&str>,
         limit: usize,
         start: Option<PageKey>,
-    ) -> Result<UserPage, StoreError> {
-        let mut users = Vec::with_capacity(limit);
-        let mut start = start.map(page_key_to_item);
-        loop {
-            let mut request = self
+    ) -> Result<Page<User>, StoreError> {
+        let request = || {
+            let request = self
                 .client
                 .query()
                 .table_name(self.table_name())
                 .index_name(GSI1)
                 .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(USERS_INDEX_PK))
-                .set_exclusive_start_key(start.take())
-                // Filters apply after the page is read: read a little more
-                // than asked so a filtered listing needs few round trips.
-                .limit((limit as i32).saturating_mul(2).max(10));
-            if let Some(q) = query {
-                request = request
+                .expression_attribute_values(":pk", s(USERS_INDEX_PK));
+            match query {
+                Some(q) => request
                     .filter_expression("contains(email, :q) OR contains(name_lc, :q)")
-                    .expression_attribute_values(":q", s(q.to_lowercase()));
+                    .expression_attribute_values(":q", s(q.to_lowercase())),
+                None => request,
             }
-            let out = request.send().await.map_err(classify)?;
-            for item in out.items() {
-                users.push((user_from_item(item)?, item_page_key(item)));
-                if users.len() == limit {
-                    let last_key = users.last().and_then(|(_, k)| k.clone());
-                    return Ok(UserPage {
-                        users: users.into_iter().map(|(u, _)| u).collect(),
-                        last_key,
-                    });
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(lek) if !lek.is_empty() => start = Some(lek.clone()),
-                _ => {
-                    return Ok(UserPage {
-                        users: users.into_iter().map(|(u, _)| u).collect(),
-                        last_key: None,
-                    });
-                }
-            }
-        }
+        };
+        self.query_page(
+            request,
+            &[PK, SK, GSI1PK, GSI1SK],
+            limit,
+            start,
+            user_from_item,
+        )
+        .await
     }
 }
 
@@ -204,17 +182,4 @@ fn user_from_item(item: &Item) -> Result<User, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
         created_at: get_time(item, "created_at")?,
     })
-}
-
-fn item_page_key(item: &Item) -> Option<PageKey> {
-    [PK, SK, GSI1PK, GSI1SK]
-        .into_iter()
-        .map(|name| Some((name.to_owned(), get_s(item, name).ok()?.to_owned())))
-        .collect()
-}
-
-fn page_key_to_item(key: PageKey) -> Item {
-    key.into_iter()
-        .map(|(k, v)| (k, AttributeValue::S(v)))
-        .collect()
 }

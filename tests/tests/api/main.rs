@@ -2,6 +2,8 @@
 //! DynamoDB Local and moto.
 
 mod bad_input;
+mod events;
+mod holds;
 mod platform;
 mod roles;
 mod sessions;

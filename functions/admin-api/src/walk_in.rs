@@ -1,0 +1,54 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use shared::auth::{Admin, RequireRole};
+use shared::domain::booking::Booking;
+use shared::domain::hold::Holder;
+use shared::domain::{Email, user};
+use shared::http::{Json, PathParam};
+use shared::sale::{self, Order};
+use shared::{ApiError, AppState};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalkInRequest {
+    /// Grid events: the units sold.
+    units: Option<Vec<String>>,
+    /// Open events: how many places.
+    quantity: Option<u32>,
+    /// Who bought at the door.
+    name: String,
+    email: Option<String>,
+}
+
+/// Sells units or places for cash at the door: confirmed at once, through
+/// the same conditional path as online holds, and written to the audit log.
+#[utoipa::path(post, path = "/v1/admin/events/{id}/walk-in", operation_id = "sellWalkIn", tag = "admin",
+    params(("id" = String, Path, description = "Event id")), request_body = WalkInRequest, security(("bearer" = [])),
+    responses((status = 201, body = Booking), (status = 400, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, body = shared::error::Problem), (status = 422, body = shared::error::Problem)))]
+pub async fn sell(
+    State(app): State<AppState>,
+    RequireRole { caller, .. }: RequireRole<Admin>,
+    PathParam(event_id): PathParam<String>,
+    Json(req): Json<WalkInRequest>,
+) -> Result<(StatusCode, Json<Booking>), ApiError> {
+    let name = user::parse_name(&req.name).map_err(|msg| ApiError::invalid_field("name", msg))?;
+    let email = req
+        .email
+        .as_deref()
+        .map(|e| Email::parse(e).map_err(|msg| ApiError::invalid_field("email", msg)))
+        .transpose()?;
+    let order = Order {
+        event_id,
+        request: sale::request(req.units, req.quantity)?,
+        walk_in: Some(Holder {
+            name,
+            email: email.map(|e| e.as_str().to_owned()),
+        }),
+        user_id: caller.user_id,
+    };
+    let booking = sale::sell(&app, order).await?;
+    Ok((StatusCode::CREATED, Json(booking)))
+}

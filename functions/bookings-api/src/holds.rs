@@ -1,0 +1,41 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use shared::auth::Authenticated;
+use shared::domain::booking::Booking;
+use shared::http::{Json, PathParam};
+use shared::sale::{self, Order};
+use shared::{ApiError, AppState};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    /// Grid events: the units to hold, each whole.
+    units: Option<Vec<String>>,
+    /// Open events: how many places.
+    quantity: Option<u32>,
+}
+
+/// Holds units (grid) or places (open) for `hold_minutes`, all or nothing.
+/// The amount comes from the event's layout.
+#[utoipa::path(post, path = "/v1/events/{id}/holds", operation_id = "createHold", tag = "bookings",
+    params(("id" = String, Path, description = "Event id")), request_body = HoldRequest, security(("bearer" = [])),
+    responses((status = 201, body = Booking), (status = 400, body = shared::error::Problem),
+              (status = 401, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, description = "UNITS_UNAVAILABLE, SOLD_OUT or EVENT_CHANGED; nothing held", body = shared::error::Problem),
+              (status = 422, description = "over max_per_booking, unknown or duplicate units, not on sale", body = shared::error::Problem)))]
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Authenticated,
+    PathParam(event_id): PathParam<String>,
+    Json(req): Json<HoldRequest>,
+) -> Result<(StatusCode, Json<Booking>), ApiError> {
+    let order = Order {
+        event_id,
+        request: sale::request(req.units, req.quantity)?,
+        walk_in: None,
+        user_id: caller.user_id,
+    };
+    let booking = sale::sell(&app, order).await?;
+    Ok((StatusCode::CREATED, Json(booking)))
+}

@@ -1,0 +1,58 @@
+//! events-api: browsing events (anyone) and managing them (admins) under
+//! /v1/events. Every change is one transaction with its audit entry.
+
+mod browse;
+mod manage;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use shared::AppState;
+use utoipa::OpenApi;
+
+/// Event bodies may carry a grid of up to 2000 units, more than the
+/// platform's default body limit; the domain bounds the layout itself.
+const EVENT_BODY_MAX_BYTES: usize = 512 * 1024;
+
+/// The function as Lambda serves it.
+pub fn router(state: AppState) -> Router {
+    shared::http::finish(routes(state))
+}
+
+/// The bare routes, for the dev server to merge with other functions'.
+pub fn routes(state: AppState) -> Router {
+    let event_body = || DefaultBodyLimit::max(EVENT_BODY_MAX_BYTES);
+    Router::new()
+        .route(
+            "/v1/events",
+            get(browse::list).post(manage::create).layer(event_body()),
+        )
+        .route(
+            "/v1/events/{id}",
+            get(browse::show).patch(manage::update).layer(event_body()),
+        )
+        .route("/v1/events/{id}/availability", get(browse::availability))
+        .route("/v1/events/{id}/publish", post(manage::publish))
+        .route("/v1/events/{id}/cancel", post(manage::cancel))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        browse::list,
+        browse::show,
+        browse::availability,
+        manage::create,
+        manage::update,
+        manage::publish,
+        manage::cancel
+    ),
+    tags((name = "events", description = "Browsing and managing events"))
+)]
+struct ApiDoc;
+
+/// This function's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,158 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use shared::auth::{Admin, Authenticated, RequireRole};
+use shared::domain::audit::AuditEntry;
+use shared::domain::event::{self, Event, EventError, EventPatch, NewEvent, Transition};
+use shared::http::{Json, PathParam};
+use shared::store::{EventChange, EventSaved};
+use shared::{ApiError, AppState};
+use time::OffsetDateTime;
+
+/// How often a change is decided afresh when the event keeps changing
+/// under it before giving up with 409.
+const ATTEMPTS: usize = 3;
+
+/// Creates a draft event; open layouts get their inventory at once.
+#[utoipa::path(post, path = "/v1/events", operation_id = "createEvent", tag = "events", request_body = NewEvent,
+    security(("bearer" = [])),
+    responses((status = 201, body = Event), (status = 400, description = "every invalid field is named", body = shared::error::Problem),
+              (status = 401, body = shared::error::Problem), (status = 403, body = shared::error::Problem),
+              (status = 413, body = shared::error::Problem)))]
+pub async fn create(
+    State(app): State<AppState>,
+    RequireRole { caller, .. }: RequireRole<Admin>,
+    Json(body): Json<NewEvent>,
+) -> Result<(StatusCode, Json<Event>), ApiError> {
+    let settings = app.store.settings().await?;
+    let now = app.clock.now();
+    let event = body.into_event(event::new_id(), now, settings.max_per_booking)?;
+    let audit = AuditEntry::new(
+        now,
+        &caller.user_id,
+        "event.created",
+        target(&event.id),
+        json!({ "after": event::audit_view(&event) }),
+    );
+    app.store.create_event(&event, &audit).await?;
+    Ok((StatusCode::CREATED, Json(event)))
+}
+
+/// Changes any subset of the create fields; the merged event is validated
+/// as a whole. Layout and currency are frozen once anything was held.
+#[utoipa::path(patch, path = "/v1/events/{id}", operation_id = "updateEvent", tag = "events", request_body = EventPatch,
+    params(("id" = String, Path, description = "Event id")), security(("bearer" = [])),
+    responses((status = 200, body = Event), (status = 400, description = "every invalid field is named", body = shared::error::Problem),
+              (status = 401, body = shared::error::Problem), (status = 403, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem),
+              (status = 409, description = "LAYOUT_LOCKED, EVENT_CANCELLED or EVENT_CHANGED", body = shared::error::Problem)))]
+pub async fn update(
+    State(app): State<AppState>,
+    RequireRole { caller, .. }: RequireRole<Admin>,
+    PathParam(id): PathParam<String>,
+    Json(patch): Json<EventPatch>,
+) -> Result<Json<Event>, ApiError> {
+    let event = change_event(&app, &caller, &id, "event.updated", |event, now| {
+        event.patched(patch.clone(), now)
+    })
+    .await?;
+    Ok(Json(event))
+}
+
+/// Puts a draft or scheduled event on sale. Publishing a published event
+/// changes nothing.
+#[utoipa::path(post, path = "/v1/events/{id}/publish", operation_id = "publishEvent", tag = "events",
+    params(("id" = String, Path, description = "Event id")), security(("bearer" = [])),
+    responses((status = 200, body = Event), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, description = "EVENT_CANCELLED", body = shared::error::Problem)))]
+pub async fn publish(
+    State(app): State<AppState>,
+    RequireRole { caller, .. }: RequireRole<Admin>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Event>, ApiError> {
+    let event = change_event(&app, &caller, &id, "event.published", |event, now| {
+        transition(event, event::publish(event.status)?, now)
+    })
+    .await?;
+    Ok(Json(event))
+}
+
+/// Cancels an event for good. Cancelling a cancelled event changes nothing.
+#[utoipa::path(post, path = "/v1/events/{id}/cancel", operation_id = "cancelEvent", tag = "events",
+    params(("id" = String, Path, description = "Event id")), security(("bearer" = [])),
+    responses((status = 200, body = Event), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
+pub async fn cancel(
+    State(app): State<AppState>,
+    RequireRole { caller, .. }: RequireRole<Admin>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Event>, ApiError> {
+    let event = change_event(&app, &caller, &id, "event.cancelled", |event, now| {
+        transition(event, event::cancel(event.status)?, now)
+    })
+    .await?;
+    Ok(Json(event))
+}
+
+fn transition(
+    event: &Event,
+    transition: Transition,
+    now: OffsetDateTime,
+) -> Result<Event, EventError> {
+    Ok(match transition {
+        Transition::To(status) => event.with_status(status, now),
+        Transition::AlreadyThere => event.clone(),
+    })
+}
+
+/// Reads the event, lets `decide` derive its next version and saves that
+/// with an audit entry of what changed, conditioned on the version read. If
+/// the event changed meanwhile, `decide` runs again on the fresh version; a
+/// decision that changes nothing writes nothing.
+async fn change_event(
+    app: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    action: &'static str,
+    decide: impl Fn(&Event, OffsetDateTime) -> Result<Event, EventError>,
+) -> Result<Event, ApiError> {
+    for _ in 0..ATTEMPTS {
+        let before = app
+            .store
+            .event(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event"))?;
+        let now = app.clock.now();
+        let after = decide(&before, now)?;
+        let changes = event::changes(&before, &after);
+        if changes.is_empty() {
+            return Ok(before);
+        }
+        let audit = AuditEntry::new(
+            now,
+            &caller.user_id,
+            action,
+            target(id),
+            json!({ "changes": Value::Object(changes) }),
+        );
+        let change = EventChange {
+            before: &before,
+            after: &after,
+            audit,
+        };
+        match app.store.save_event(change).await? {
+            EventSaved::Saved => return Ok(after),
+            EventSaved::LayoutLocked => return Err(EventError::LayoutLocked.into()),
+            EventSaved::Stale => continue,
+        }
+    }
+    Err(ApiError::conflict(
+        "EVENT_CHANGED",
+        "the event kept changing meanwhile; reload it and retry",
+    ))
+}
+
+fn target(event_id: &str) -> String {
+    format!("event:{event_id}")
+}

@@ -1,0 +1,1060 @@
+//! Events and their layouts. Validation and status rules live here, free of I/O.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value, json};
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use super::role::Role;
+use super::settings::MAX_PER_BOOKING_LIMIT;
+use crate::error::{ApiError, FieldError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Draft,
+    Scheduled,
+    Published,
+    Cancelled,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Draft => "draft",
+            EventStatus::Scheduled => "scheduled",
+            EventStatus::Published => "published",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Draft,
+            Self::Scheduled,
+            Self::Published,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// A table or reserved seat, held and sold whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub id: String,
+    pub label: String,
+    pub seats: u32,
+    pub price_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Layout {
+    /// Named units (tables, reserved seats), each held and sold whole.
+    Grid { units: Vec<Unit> },
+    /// General admission: buyers ask for a quantity.
+    Open { capacity: u32, price_cents: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub venue: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: OffsetDateTime,
+    /// IANA time zone of the venue, for display (`Europe/Paris`).
+    pub timezone: String,
+    pub status: EventStatus,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub publish_at: Option<OffsetDateTime>,
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub image_url: Option<String>,
+    /// ISO 4217, lowercase (`usd`).
+    pub currency: String,
+    pub max_per_booking: u32,
+    pub layout: Layout,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// Open layouts: how many inventory shards hold the capacity.
+    #[serde(skip)]
+    pub shard_count: u32,
+    /// Set by the first hold; from then on the layout and prices are frozen.
+    #[serde(skip)]
+    pub sales_started: bool,
+}
+
+/// Open-mode capacity is split over this many inventory shards, each its own
+/// partition, so a hot event is not limited by one partition's write rate.
+/// Small events get a few shards too, so the multi-shard path is always used.
+pub fn shard_count(capacity: u32) -> u32 {
+    capacity.div_ceil(50).clamp(1, 16)
+}
+
+/// How `capacity` is spread over `shards`: as even as possible, earlier
+/// shards taking the remainder.
+pub fn shard_capacities(capacity: u32, shards: u32) -> Vec<u32> {
+    let (base, extra) = (capacity / shards, capacity % shards);
+    (0..shards).map(|i| base + u32::from(i < extra)).collect()
+}
+
+/// A new event id: UUIDv7, so ids sort by creation time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Could `id` name an event? Ids are UUIDs; anything far off is answered
+/// as unknown without a lookup (and never reaches a key length limit).
+pub fn is_plausible_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+/// Open layouts keep their capacity in `shard_count(capacity)` inventory
+/// shards; grid layouts keep their state in unit items instead.
+pub fn shards_for(layout: &Layout) -> u32 {
+    match layout {
+        Layout::Grid { .. } => 0,
+        Layout::Open { capacity, .. } => shard_count(*capacity),
+    }
+}
+
+/// Why an event change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("invalid event: {0:?}")]
+    Invalid(Vec<FieldError>),
+    /// Cancelling is final: a cancelled event is neither published nor edited.
+    #[error("the event is cancelled")]
+    Cancelled,
+    /// Something was held or sold at the current layout and currency.
+    #[error("the layout is locked")]
+    LayoutLocked,
+}
+
+impl From<EventError> for ApiError {
+    fn from(err: EventError) -> Self {
+        match err {
+            EventError::Invalid(errors) => ApiError::invalid_fields(errors),
+            EventError::Cancelled => ApiError::new(
+                StatusCode::CONFLICT,
+                "EVENT_CANCELLED",
+                "the event is cancelled; cancelling is final",
+            ),
+            EventError::LayoutLocked => ApiError::new(
+                StatusCode::CONFLICT,
+                "LAYOUT_LOCKED",
+                "the layout and currency cannot change once something was held or sold",
+            ),
+        }
+    }
+}
+
+/// The body of `POST /v1/events`: every field an organizer sets.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// 1..=200 characters.
+    pub title: String,
+    /// At most 5000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// 1..=200 characters.
+    pub venue: String,
+    /// In the future; stored in UTC, to the second.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: OffsetDateTime,
+    /// After `starts_at`.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: OffsetDateTime,
+    /// IANA time zone of the venue (`Europe/Paris`).
+    pub timezone: String,
+    /// At most 20, each 1..=30 characters; stored lowercase, without duplicates.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// An `https://` URL.
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// ISO 4217 code (`usd`).
+    pub currency: String,
+    /// 1..=50; the platform's `max_per_booking` setting when absent.
+    #[serde(default)]
+    pub max_per_booking: Option<u32>,
+    pub layout: Layout,
+}
+
+/// The body of `PATCH /v1/events/{id}`: any subset of the create fields.
+/// `null` is refused except for `image_url`, where it removes the image.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub venue: Option<String>,
+    #[serde(default, deserialize_with = "present_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: Option<OffsetDateTime>,
+    #[serde(default, deserialize_with = "present_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: Option<OffsetDateTime>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub timezone: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<String>)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub image_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = u32)]
+    pub max_per_booking: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Layout)]
+    pub layout: Option<Layout>,
+}
+
+/// A field that is present: `null` must then deserialize as `T` itself
+/// (it does for `Option<String>`, it does not for `String`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+fn present_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+    time::serde::rfc3339::deserialize(d).map(Some)
+}
+
+impl NewEvent {
+    /// The draft this body describes, normalized and validated; every bad
+    /// field is named. `default_max_per_booking` is the platform setting.
+    pub fn into_event(
+        self,
+        id: String,
+        now: OffsetDateTime,
+        default_max_per_booking: u32,
+    ) -> Result<Event, EventError> {
+        let event = Event {
+            id,
+            title: self.title,
+            description: self.description,
+            venue: self.venue,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            timezone: self.timezone,
+            status: EventStatus::Draft,
+            publish_at: None,
+            tags: self.tags,
+            image_url: self.image_url,
+            currency: self.currency,
+            max_per_booking: self.max_per_booking.unwrap_or(default_max_per_booking),
+            shard_count: shards_for(&self.layout),
+            layout: self.layout,
+            created_at: now,
+            updated_at: now,
+            sales_started: false,
+        };
+        validated(event, Some(now))
+    }
+}
+
+impl Event {
+    /// This event with `patch` merged in, validated as a whole. The start must
+    /// lie in the future only if the patch moves it.
+    pub fn patched(&self, patch: EventPatch, now: OffsetDateTime) -> Result<Event, EventError> {
+        if self.status == EventStatus::Cancelled {
+            return Err(EventError::Cancelled);
+        }
+        let mut next = self.clone();
+        let EventPatch {
+            title,
+            description,
+            venue,
+            starts_at,
+            ends_at,
+            timezone,
+            tags,
+            image_url,
+            currency,
+            max_per_booking,
+            layout,
+        } = patch;
+        next.title = title.unwrap_or(next.title);
+        next.description = description.unwrap_or(next.description);
+        next.venue = venue.unwrap_or(next.venue);
+        next.starts_at = starts_at.unwrap_or(next.starts_at);
+        next.ends_at = ends_at.unwrap_or(next.ends_at);
+        next.timezone = timezone.unwrap_or(next.timezone);
+        next.tags = tags.unwrap_or(next.tags);
+        next.image_url = image_url.unwrap_or(next.image_url);
+        next.currency = currency.unwrap_or(next.currency);
+        next.max_per_booking = max_per_booking.unwrap_or(next.max_per_booking);
+        if let Some(layout) = layout
+            && layout != next.layout
+        {
+            next.shard_count = shards_for(&layout);
+            next.layout = layout;
+        }
+        let moves_start = starts_at.is_some_and(|t| to_stored_time(t) != Some(self.starts_at));
+        let mut next = validated(next, moves_start.then_some(now))?;
+        // The store checks this again atomically; this answers without a write.
+        if self.sales_started && next.sells_differently_from(self) {
+            return Err(EventError::LayoutLocked);
+        }
+        next.updated_at = touched_at(self.updated_at, now);
+        Ok(next)
+    }
+
+    /// This event in `status`, stamped as changed now.
+    pub fn with_status(&self, status: EventStatus, now: OffsetDateTime) -> Event {
+        Event {
+            status,
+            updated_at: touched_at(self.updated_at, now),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the sellable shape changed: what holds priced from. Once
+    /// sales started, this may no longer change.
+    pub fn sells_differently_from(&self, other: &Event) -> bool {
+        self.layout != other.layout || self.currency != other.currency
+    }
+}
+
+/// What a status rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    To(EventStatus),
+    /// The event already has the target status: repeats are no-ops.
+    AlreadyThere,
+}
+
+/// Draft and scheduled events go on sale; published stays published.
+pub fn publish(from: EventStatus) -> Result<Transition, EventError> {
+    match from {
+        EventStatus::Draft | EventStatus::Scheduled => Ok(Transition::To(EventStatus::Published)),
+        EventStatus::Published => Ok(Transition::AlreadyThere),
+        EventStatus::Cancelled => Err(EventError::Cancelled),
+    }
+}
+
+/// Any event may be cancelled, once.
+pub fn cancel(from: EventStatus) -> Result<Transition, EventError> {
+    match from {
+        EventStatus::Draft | EventStatus::Scheduled | EventStatus::Published => {
+            Ok(Transition::To(EventStatus::Cancelled))
+        }
+        EventStatus::Cancelled => Ok(Transition::AlreadyThere),
+    }
+}
+
+/// Published and cancelled events are public (a cancelled one must stay
+/// findable by those who had tickets); staff and above see every event.
+pub fn is_visible_to(status: EventStatus, role: Option<Role>) -> bool {
+    matches!(status, EventStatus::Published | EventStatus::Cancelled)
+        || role.is_some_and(|r| r.includes(Role::Staff))
+}
+
+/// The listing shows published events to everyone, other statuses to staff+.
+pub fn is_listable_by(status: EventStatus, role: Option<Role>) -> bool {
+    status == EventStatus::Published || role.is_some_and(|r| r.includes(Role::Staff))
+}
+
+/// The next `updated_at`: now, but always after the previous one, because
+/// writes are conditioned on the `updated_at` they read and two writes in
+/// the same instant must not look alike.
+pub fn touched_at(previous: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+    if now > previous {
+        now
+    } else {
+        previous + Duration::microseconds(1)
+    }
+}
+
+/// Event times as stored: UTC, whole seconds. The listing index sorts by
+/// the RFC 3339 text, which sorts like the time only when every stored time
+/// has the same shape. `None` for times not representable in UTC.
+pub fn to_stored_time(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    let utc = t.checked_to_offset(UtcOffset::UTC)?;
+    let whole = utc.replace_nanosecond(0).ok()?;
+    (1..=9999).contains(&whole.year()).then_some(whole)
+}
+
+/// The earliest stored start at or after `t` (listing lower bound).
+pub fn first_stored_time_from(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    let whole = to_stored_time(t)?;
+    if whole < t {
+        to_stored_time(whole + Duration::SECOND)
+    } else {
+        Some(whole)
+    }
+}
+
+/// What changed between two versions of an event, field by field, for the
+/// audit log. Layouts are summarized: a 2000-unit grid twice over would
+/// not fit an item. Empty when nothing but the timestamps differ.
+pub fn changes(before: &Event, after: &Event) -> Map<String, Value> {
+    let (old, new) = (audit_view(before), audit_view(after));
+    let mut changed = Map::new();
+    for (field, value) in &new {
+        let previous = old.get(field).unwrap_or(&Value::Null);
+        if previous != value {
+            changed.insert(field.clone(), json!({ "before": previous, "after": value }));
+        }
+    }
+    for (field, previous) in &old {
+        if !new.contains_key(field) {
+            changed.insert(field.clone(), json!({ "before": previous, "after": null }));
+        }
+    }
+    changed
+}
+
+/// An event as the audit log records it: its fields, the layout summarized.
+pub fn audit_view(event: &Event) -> Map<String, Value> {
+    let mut view = match serde_json::to_value(event) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    // Identity and timestamps are the entry's own (`target`, `at`).
+    for field in ["id", "created_at", "updated_at"] {
+        view.remove(field);
+    }
+    view.insert("layout".into(), layout_summary(&event.layout));
+    view
+}
+
+fn layout_summary(layout: &Layout) -> Value {
+    match layout {
+        Layout::Grid { units } => json!({
+            "mode": "grid",
+            "units": units.len(),
+            "seats": units.iter().map(|u| u64::from(u.seats)).sum::<u64>(),
+            "price_cents": units.iter().map(|u| u.price_cents).sum::<i64>(),
+        }),
+        Layout::Open {
+            capacity,
+            price_cents,
+        } => json!({ "mode": "open", "capacity": capacity, "price_cents": price_cents }),
+    }
+}
+
+pub const TITLE_MAX_CHARS: usize = 200;
+pub const DESCRIPTION_MAX_CHARS: usize = 5000;
+pub const VENUE_MAX_CHARS: usize = 200;
+pub const TIMEZONE_MAX_CHARS: usize = 64;
+pub const MAX_TAGS: usize = 20;
+pub const TAG_MAX_CHARS: usize = 30;
+pub const IMAGE_URL_MAX_BYTES: usize = 2048;
+pub const MAX_UNITS: usize = 2000;
+pub const UNIT_ID_MAX_CHARS: usize = 20;
+pub const UNIT_LABEL_MAX_CHARS: usize = 100;
+pub const MAX_SEATS_PER_UNIT: u32 = 100;
+pub const MAX_CAPACITY: u32 = 1_000_000;
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+/// The layout is stored as JSON inside the event item, which DynamoDB caps
+/// at 400 KB with everything else the event holds.
+pub const LAYOUT_MAX_BYTES: usize = 300_000;
+
+/// Collects every problem with an event, named as the client wrote it.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A trimmed text of 1..=`max` characters.
+    fn text(&mut self, field: &str, value: &str, max: usize) -> String {
+        let trimmed = value.trim();
+        if !(1..=max).contains(&trimmed.chars().count()) {
+            self.add(field, format!("must be 1 to {max} characters (trimmed)"));
+        }
+        trimmed.to_owned()
+    }
+
+    fn time(&mut self, field: &str, value: OffsetDateTime) -> OffsetDateTime {
+        to_stored_time(value).unwrap_or_else(|| {
+            self.add(field, "must be a time between years 1 and 9999 in UTC");
+            value
+        })
+    }
+
+    fn price(&mut self, field: String, cents: i64) {
+        if !(0..=MAX_PRICE_CENTS).contains(&cents) {
+            self.add(
+                field,
+                format!("must be 0 to {MAX_PRICE_CENTS} (minor units)"),
+            );
+        }
+    }
+}
+
+/// `event`, normalized (trimmed texts, UTC whole-second times, lowercase
+/// currency and tags without duplicates), or every field that is wrong.
+/// With `starts_after`, the start must also lie after that time.
+fn validated(event: Event, starts_after: Option<OffsetDateTime>) -> Result<Event, EventError> {
+    let mut problems = Problems::default();
+    let title = problems.text("title", &event.title, TITLE_MAX_CHARS);
+    if event.description.chars().count() > DESCRIPTION_MAX_CHARS {
+        problems.add(
+            "description",
+            format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
+        );
+    }
+    let venue = problems.text("venue", &event.venue, VENUE_MAX_CHARS);
+    let starts_at = problems.time("starts_at", event.starts_at);
+    let ends_at = problems.time("ends_at", event.ends_at);
+    if ends_at <= starts_at {
+        problems.add("ends_at", "must be after starts_at");
+    }
+    if let Some(now) = starts_after
+        && starts_at <= now
+    {
+        problems.add("starts_at", "must be in the future");
+    }
+    let timezone_ok = (1..=TIMEZONE_MAX_CHARS).contains(&event.timezone.len())
+        && event
+            .timezone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '+' | '-'));
+    if !timezone_ok {
+        problems.add(
+            "timezone",
+            format!(
+                "must be an IANA time zone name (1 to {TIMEZONE_MAX_CHARS} of A-Z a-z 0-9 _ / + -)"
+            ),
+        );
+    }
+    let tags = tags(&mut problems, &event.tags);
+    if let Some(url) = &event.image_url {
+        let ok = url.len() <= IMAGE_URL_MAX_BYTES
+            && url.len() > "https://".len()
+            && url.starts_with("https://")
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            problems.add(
+                "image_url",
+                format!("must be an https:// URL of at most {IMAGE_URL_MAX_BYTES} bytes"),
+            );
+        }
+    }
+    if !(event.currency.len() == 3 && event.currency.chars().all(|c| c.is_ascii_alphabetic())) {
+        problems.add("currency", "must be a 3-letter ISO 4217 code");
+    }
+    if !(1..=MAX_PER_BOOKING_LIMIT).contains(&event.max_per_booking) {
+        problems.add(
+            "max_per_booking",
+            format!("must be 1 to {MAX_PER_BOOKING_LIMIT}"),
+        );
+    }
+    let layout = layout(&mut problems, event.layout);
+    if !problems.0.is_empty() {
+        return Err(EventError::Invalid(problems.0));
+    }
+    Ok(Event {
+        title,
+        venue,
+        starts_at,
+        ends_at,
+        tags,
+        currency: event.currency.to_ascii_lowercase(),
+        layout,
+        ..event
+    })
+}
+
+/// Tags as stored: trimmed, lowercase, first occurrence kept.
+fn tags(problems: &mut Problems, raw: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut tags = Vec::new();
+    for (i, tag) in raw.iter().enumerate() {
+        let tag = problems
+            .text(&format!("tags[{i}]"), tag, TAG_MAX_CHARS)
+            .to_lowercase();
+        if seen.insert(tag.clone()) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        problems.add("tags", format!("at most {MAX_TAGS} distinct tags"));
+    }
+    tags
+}
+
+fn layout(problems: &mut Problems, layout: Layout) -> Layout {
+    match layout {
+        Layout::Grid { units } => {
+            if units.is_empty() || units.len() > MAX_UNITS {
+                problems.add("layout.units", format!("must hold 1 to {MAX_UNITS} units"));
+            }
+            let mut first_index = HashMap::new();
+            let units = units
+                .into_iter()
+                .enumerate()
+                .map(|(i, unit)| {
+                    let field = |name: &str| format!("layout.units[{i}].{name}");
+                    let id_ok = (1..=UNIT_ID_MAX_CHARS).contains(&unit.id.len())
+                        && unit
+                            .id
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+                    if !id_ok {
+                        problems.add(
+                            field("id"),
+                            format!("must be 1 to {UNIT_ID_MAX_CHARS} of A-Z a-z 0-9 _ -"),
+                        );
+                    } else {
+                        match first_index.entry(unit.id.clone()) {
+                            Entry::Occupied(first) => problems.add(
+                                field("id"),
+                                format!("duplicates layout.units[{}].id", first.get()),
+                            ),
+                            Entry::Vacant(slot) => {
+                                slot.insert(i);
+                            }
+                        }
+                    }
+                    let label = problems.text(&field("label"), &unit.label, UNIT_LABEL_MAX_CHARS);
+                    if !(1..=MAX_SEATS_PER_UNIT).contains(&unit.seats) {
+                        problems.add(field("seats"), format!("must be 1 to {MAX_SEATS_PER_UNIT}"));
+                    }
+                    problems.price(field("price_cents"), unit.price_cents);
+                    Unit { label, ..unit }
+                })
+                .collect();
+            let layout = Layout::Grid { units };
+            let bytes = serde_json::to_vec(&layout).map_or(usize::MAX, |json| json.len());
+            if bytes > LAYOUT_MAX_BYTES {
+                problems.add(
+                    "layout",
+                    format!("is {bytes} bytes as JSON; at most {LAYOUT_MAX_BYTES} are stored"),
+                );
+            }
+            layout
+        }
+        Layout::Open {
+            capacity,
+            price_cents,
+        } => {
+            if !(1..=MAX_CAPACITY).contains(&capacity) {
+                problems.add("layout.capacity", format!("must be 1 to {MAX_CAPACITY}"));
+            }
+            problems.price("layout.price_cents".into(), price_cents);
+            Layout::Open {
+                capacity,
+                price_cents,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2030-01-01 12:00 UTC);
+
+    fn body() -> serde_json::Value {
+        json!({
+            "title": "  Spring Gala ", "venue": "Hall", "starts_at": "2030-02-01T19:30:00.750+01:00",
+            "ends_at": "2030-02-01T23:00:00Z", "timezone": "Europe/Paris", "tags": ["Jazz", "jazz ", "Gala"],
+            "currency": "EUR", "layout": { "mode": "open", "capacity": 120, "price_cents": 2500 },
+        })
+    }
+
+    fn new_event(body: serde_json::Value) -> Result<Event, EventError> {
+        serde_json::from_value::<NewEvent>(body)
+            .unwrap()
+            .into_event("e1".into(), NOW, 10)
+    }
+
+    fn problems(result: Result<Event, EventError>) -> Vec<String> {
+        match result {
+            Err(EventError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut body = body();
+        body[field] = value;
+        body
+    }
+
+    fn grid(units: usize) -> serde_json::Value {
+        let units: Vec<_> = (0..units)
+            .map(|i| json!({ "id": format!("T{i}"), "label": format!("Table {i}"), "seats": 8, "price_cents": 100 }))
+            .collect();
+        json!({ "mode": "grid", "units": units })
+    }
+
+    #[test]
+    fn a_new_event_is_a_normalized_draft() {
+        let event = new_event(body()).unwrap();
+        assert_eq!(event.status, EventStatus::Draft);
+        assert_eq!(event.title, "Spring Gala");
+        assert_eq!(event.currency, "eur");
+        assert_eq!(event.tags, ["jazz", "gala"]);
+        assert_eq!(event.starts_at, datetime!(2030-02-01 18:30:00 UTC));
+        assert_eq!(event.starts_at.offset(), UtcOffset::UTC);
+        assert_eq!(event.max_per_booking, 10, "the platform default");
+        assert_eq!(event.shard_count, shard_count(120));
+        assert_eq!((event.created_at, event.updated_at), (NOW, NOW));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut body = body();
+        body["title"] = json!("   ");
+        body["venue"] = json!("v".repeat(201));
+        body["timezone"] = json!("Europe/Paris; DROP");
+        body["currency"] = json!("EURO");
+        body["max_per_booking"] = json!(51);
+        body["image_url"] = json!("http://example.com/a.png");
+        body["tags"] = json!(["ok", "", "x".repeat(31)]);
+        body["description"] = json!("d".repeat(5001));
+        assert_eq!(
+            problems(new_event(body)),
+            [
+                "title",
+                "description",
+                "venue",
+                "timezone",
+                "tags[1]",
+                "tags[2]",
+                "image_url",
+                "currency",
+                "max_per_booking"
+            ]
+        );
+    }
+
+    #[test]
+    fn times_must_be_ordered_and_in_the_future() {
+        let ends_first = with("ends_at", json!("2030-02-01T18:30:00Z"));
+        assert_eq!(problems(new_event(ends_first)), ["ends_at"]);
+        let mut past = body();
+        past["starts_at"] = json!("2029-12-31T00:00:00Z");
+        assert_eq!(problems(new_event(past)), ["starts_at"]);
+    }
+
+    #[test]
+    fn grid_units_are_checked_one_by_one() {
+        let layout = json!({ "mode": "grid", "units": [
+            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 40000 },
+            { "id": "T 2", "label": "", "seats": 0, "price_cents": -1 },
+            { "id": "T1", "label": "Again", "seats": 101, "price_cents": 100_000_001 },
+        ]});
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            [
+                "layout.units[1].id",
+                "layout.units[1].label",
+                "layout.units[1].seats",
+                "layout.units[1].price_cents",
+                "layout.units[2].id",
+                "layout.units[2].seats",
+                "layout.units[2].price_cents"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_unit_id_names_the_first_use() {
+        let mut layout = grid(3);
+        layout["units"][2]["id"] = json!("T0");
+        let Err(EventError::Invalid(errors)) = new_event(with("layout", layout)) else {
+            panic!("duplicate accepted");
+        };
+        assert_eq!(errors[0].field, "layout.units[2].id");
+        assert_eq!(errors[0].message, "duplicates layout.units[0].id");
+    }
+
+    #[test]
+    fn grids_hold_1_to_2000_units() {
+        assert!(new_event(with("layout", grid(2000))).is_ok());
+        assert_eq!(
+            problems(new_event(with("layout", grid(2001)))),
+            ["layout.units"]
+        );
+        assert_eq!(
+            problems(new_event(with("layout", grid(0)))),
+            ["layout.units"]
+        );
+    }
+
+    #[test]
+    fn open_capacity_and_price_are_bounded() {
+        let layout = json!({ "mode": "open", "capacity": 0, "price_cents": -5 });
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            ["layout.capacity", "layout.price_cents"]
+        );
+        let layout = json!({ "mode": "open", "capacity": 1_000_001, "price_cents": 0 });
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            ["layout.capacity"]
+        );
+    }
+
+    #[test]
+    fn a_layout_too_large_for_an_item_is_refused() {
+        let units: Vec<_> = (0..2000)
+            .map(|i| json!({ "id": format!("T{i}"), "label": "l".repeat(100), "seats": 8, "price_cents": 1 }))
+            .collect();
+        let layout = json!({ "mode": "grid", "units": units });
+        assert_eq!(problems(new_event(with("layout", layout))), ["layout"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_value::<NewEvent>(with("status", json!("published"))).is_err());
+        assert!(serde_json::from_value::<EventPatch>(json!({ "id": "x" })).is_err());
+    }
+
+    fn patch(
+        event: &Event,
+        patch: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Event, EventError> {
+        event.patched(serde_json::from_value(patch).unwrap(), now)
+    }
+
+    #[test]
+    fn a_patch_is_merged_and_the_result_validated() {
+        let event = new_event(body()).unwrap();
+        let later = NOW + Duration::minutes(1);
+        let patched = patch(
+            &event,
+            json!({ "title": "Summer Gala", "tags": ["Summer"] }),
+            later,
+        )
+        .unwrap();
+        assert_eq!(
+            (patched.title.as_str(), patched.venue.as_str()),
+            ("Summer Gala", "Hall")
+        );
+        assert_eq!(patched.tags, ["summer"]);
+        assert_eq!(patched.updated_at, later);
+        assert_eq!(
+            problems(patch(
+                &event,
+                json!({ "ends_at": "2030-02-01T18:00:00Z" }),
+                later
+            )),
+            ["ends_at"]
+        );
+    }
+
+    #[test]
+    fn null_removes_the_image_but_not_other_fields() {
+        let event = new_event(with("image_url", json!("https://img.example.com/a.png"))).unwrap();
+        assert_eq!(
+            patch(&event, json!({ "image_url": null }), NOW)
+                .unwrap()
+                .image_url,
+            None
+        );
+        assert!(serde_json::from_value::<EventPatch>(json!({ "title": null })).is_err());
+    }
+
+    #[test]
+    fn the_start_must_be_in_the_future_only_when_moved() {
+        let event = new_event(body()).unwrap();
+        let after_start = event.starts_at + Duration::hours(1);
+        let later_end = json!({ "ends_at": "2030-02-02T01:00:00Z" });
+        assert!(patch(&event, later_end, after_start).is_ok());
+        let same_start = json!({ "starts_at": "2030-02-01T18:30:00Z" });
+        assert!(patch(&event, same_start, after_start).is_ok());
+        let moved = json!({ "starts_at": "2030-02-01T18:00:00Z" });
+        assert_eq!(problems(patch(&event, moved, after_start)), ["starts_at"]);
+    }
+
+    #[test]
+    fn a_new_layout_gets_its_own_shard_count() {
+        let event = new_event(body()).unwrap();
+        let patched = patch(&event, json!({ "layout": grid(2) }), NOW).unwrap();
+        assert_eq!(patched.shard_count, 0);
+        assert!(patched.sells_differently_from(&event));
+        let renamed = patch(&event, json!({ "title": "Other" }), NOW).unwrap();
+        assert!(!renamed.sells_differently_from(&event));
+        let recurrency = patch(&event, json!({ "currency": "usd" }), NOW).unwrap();
+        assert!(recurrency.sells_differently_from(&event));
+    }
+
+    #[test]
+    fn once_sales_started_only_the_selling_shape_is_frozen() {
+        let mut event = new_event(body()).unwrap();
+        event.sales_started = true;
+        assert!(
+            patch(
+                &event,
+                json!({ "title": "Renamed", "max_per_booking": 4 }),
+                NOW
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            patch(&event, json!({ "layout": grid(1) }), NOW),
+            Err(EventError::LayoutLocked)
+        );
+        assert_eq!(
+            patch(&event, json!({ "currency": "usd" }), NOW),
+            Err(EventError::LayoutLocked)
+        );
+    }
+
+    #[test]
+    fn a_cancelled_event_is_not_edited() {
+        let event = new_event(body())
+            .unwrap()
+            .with_status(EventStatus::Cancelled, NOW);
+        assert_eq!(
+            patch(&event, json!({ "title": "x" }), NOW),
+            Err(EventError::Cancelled)
+        );
+    }
+
+    #[test]
+    fn publishing_is_idempotent_and_cancelling_final() {
+        use EventStatus::*;
+        assert_eq!(publish(Draft), Ok(Transition::To(Published)));
+        assert_eq!(publish(Scheduled), Ok(Transition::To(Published)));
+        assert_eq!(publish(Published), Ok(Transition::AlreadyThere));
+        assert_eq!(publish(Cancelled), Err(EventError::Cancelled));
+        for from in [Draft, Scheduled, Published] {
+            assert_eq!(cancel(from), Ok(Transition::To(Cancelled)));
+        }
+        assert_eq!(cancel(Cancelled), Ok(Transition::AlreadyThere));
+    }
+
+    #[test]
+    fn drafts_are_visible_to_staff_only() {
+        use EventStatus::*;
+        for role in [None, Some(Role::User)] {
+            assert!(is_visible_to(Published, role) && is_visible_to(Cancelled, role));
+            assert!(!is_visible_to(Draft, role) && !is_visible_to(Scheduled, role));
+            assert!(is_listable_by(Published, role) && !is_listable_by(Draft, role));
+        }
+        assert!(
+            is_visible_to(Draft, Some(Role::Staff)) && is_listable_by(Scheduled, Some(Role::Admin))
+        );
+    }
+
+    #[test]
+    fn updated_at_always_moves_forward() {
+        assert_eq!(
+            touched_at(NOW, NOW + Duration::SECOND),
+            NOW + Duration::SECOND
+        );
+        assert!(touched_at(NOW, NOW) > NOW);
+        assert!(touched_at(NOW, NOW - Duration::SECOND) > NOW);
+    }
+
+    #[test]
+    fn listing_bounds_round_to_stored_seconds() {
+        let t = datetime!(2030-01-01 10:00:00.5 +01:00);
+        assert_eq!(to_stored_time(t), Some(datetime!(2030-01-01 09:00:00 UTC)));
+        assert_eq!(
+            first_stored_time_from(t),
+            Some(datetime!(2030-01-01 09:00:01 UTC))
+        );
+        assert_eq!(first_stored_time_from(NOW), Some(NOW));
+    }
+
+    #[test]
+    fn changes_name_only_what_changed() {
+        let event = new_event(body()).unwrap();
+        let patched = patch(&event, json!({ "venue": "Park", "layout": grid(1) }), NOW).unwrap();
+        let changed = changes(&event, &patched);
+        assert_eq!(changed.keys().collect::<Vec<_>>(), ["layout", "venue"]);
+        assert_eq!(
+            changed["venue"],
+            json!({ "before": "Hall", "after": "Park" })
+        );
+        assert_eq!(changed["layout"]["after"]["units"], 1);
+        assert!(changes(&event, &event.with_status(EventStatus::Draft, NOW)).is_empty());
+    }
+
+    #[test]
+    fn ids_far_from_a_uuid_are_not_looked_up() {
+        assert!(is_plausible_id("0190f1c2-7b3a-7cde-8f00-123456789abc"));
+        assert!(!is_plausible_id(""));
+        assert!(!is_plausible_id(&"a".repeat(65)));
+        assert!(!is_plausible_id("a#b"));
+    }
+
+    #[test]
+    fn small_events_get_a_few_shards_and_hot_ones_at_most_16() {
+        assert_eq!(shard_count(1), 1);
+        assert_eq!(shard_count(100), 2);
+        assert_eq!(shard_count(1_000_000), 16);
+    }
+
+    #[test]
+    fn shard_capacities_add_up_to_the_capacity() {
+        for (capacity, shards) in [(100, 2), (101, 3), (7, 16), (1_000_000, 16)] {
+            let caps = shard_capacities(capacity, shards);
+            assert_eq!(caps.len(), shards as usize);
+            assert_eq!(caps.iter().sum::<u32>(), capacity);
+            assert!(caps.iter().max().unwrap() - caps.iter().min().unwrap() <= 1);
+        }
+    }
+
+    #[test]
+    fn layouts_read_as_the_api_writes_them() {
+        let grid: Layout = serde_json::from_str(
+            r#"{"mode":"grid","units":[{"id":"T1","label":"Table 1","seats":8,"price_cents":40000}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(grid, Layout::Grid { ref units } if units[0].seats == 8));
+        let open: Layout =
+            serde_json::from_str(r#"{"mode":"open","capacity":500,"price_cents":2500}"#).unwrap();
+        assert_eq!(
+            open,
+            Layout::Open {
+                capacity: 500,
+                price_cents: 2500
+            }
+        );
+    }
+}

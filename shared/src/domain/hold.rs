@@ -1,0 +1,446 @@
+//! Planning a hold: what may be taken and at what price, decided from the
+//! event alone, before any write. Amounts always come from the layout, never
+//! from the client.
+
+use std::collections::BTreeSet;
+
+use time::{Duration, OffsetDateTime};
+
+use super::booking::{Allocation, Booking, BookingSource, BookingStatus};
+use super::event::{Event, EventStatus, Layout};
+
+/// What a client asks for: named units (grid) or a quantity (open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Units(Vec<String>),
+    Quantity(u32),
+}
+
+/// Who the sale is for: an online hold that must be paid before it lapses,
+/// or a cash sale at the door, confirmed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sale {
+    OnlineHold { hold_minutes: u32 },
+    WalkIn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Take {
+    Units(Vec<String>),
+    Quantity(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub take: Take,
+    pub quantity: u32,
+    pub amount_cents: i64,
+    pub currency: String,
+    /// Online holds only.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Who bought at the door (walk-in sales).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+impl Plan {
+    /// The booking this plan makes: held until `expires_at` online, or
+    /// confirmed at once for a walk-in sale.
+    pub fn booking(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        holder: Option<Holder>,
+        now: OffsetDateTime,
+    ) -> Booking {
+        let (status, source) = match self.expires_at {
+            Some(_) => (BookingStatus::Held, BookingSource::Online),
+            None => (BookingStatus::Confirmed, BookingSource::WalkIn),
+        };
+        let (holder_name, holder_email) = match holder {
+            Some(h) => (Some(h.name), h.email),
+            None => (None, None),
+        };
+        Booking {
+            id: uuid::Uuid::now_v7().to_string(),
+            event_id: event_id.to_owned(),
+            user_id: user_id.to_owned(),
+            status,
+            units: match &self.take {
+                Take::Units(ids) => Some(ids.clone()),
+                Take::Quantity(_) => None,
+            },
+            quantity: self.quantity,
+            amount_cents: self.amount_cents,
+            fee_cents: 0,
+            currency: self.currency.clone(),
+            hold_expires_at: self.expires_at,
+            payment_intent_id: None,
+            source,
+            holder_name,
+            holder_email,
+            created_at: now,
+            updated_at: now,
+            allocations: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the event is not on sale ({0})")]
+    NotOnSale(&'static str),
+    #[error("at most {max} per booking")]
+    OverMax { max: u32 },
+    #[error("ask for at least one")]
+    Empty,
+    #[error("unknown units: {}", .0.join(", "))]
+    UnknownUnits(Vec<String>),
+    #[error("units requested twice: {}", .0.join(", "))]
+    DuplicateUnits(Vec<String>),
+    #[error("this event sells {0}")]
+    WrongMode(&'static str),
+}
+
+pub fn plan(
+    event: &Event,
+    request: &Request,
+    sale: Sale,
+    now: OffsetDateTime,
+) -> Result<Plan, PlanError> {
+    check_on_sale(event, sale, now)?;
+    let (take, quantity, amount_cents) = match (&event.layout, request) {
+        (Layout::Grid { units }, Request::Units(ids)) => {
+            let mut seen = BTreeSet::new();
+            let duplicates: BTreeSet<_> = ids
+                .iter()
+                .filter(|id| !seen.insert(id.as_str()))
+                .cloned()
+                .collect();
+            if !duplicates.is_empty() {
+                return Err(PlanError::DuplicateUnits(duplicates.into_iter().collect()));
+            }
+            let unknown: Vec<_> = ids
+                .iter()
+                .filter(|id| !units.iter().any(|u| &u.id == *id))
+                .cloned()
+                .collect();
+            if !unknown.is_empty() {
+                return Err(PlanError::UnknownUnits(unknown));
+            }
+            let amount = units
+                .iter()
+                .filter(|u| ids.contains(&u.id))
+                .map(|u| u.price_cents)
+                .sum();
+            (Take::Units(ids.clone()), ids.len() as u32, amount)
+        }
+        (Layout::Open { price_cents, .. }, Request::Quantity(n)) => {
+            (Take::Quantity(*n), *n, price_cents * i64::from(*n))
+        }
+        (Layout::Grid { .. }, Request::Quantity(_)) => {
+            return Err(PlanError::WrongMode("named units: send `units`"));
+        }
+        (Layout::Open { .. }, Request::Units(_)) => {
+            return Err(PlanError::WrongMode("a quantity: send `quantity`"));
+        }
+    };
+    if quantity == 0 {
+        return Err(PlanError::Empty);
+    }
+    if quantity > event.max_per_booking {
+        return Err(PlanError::OverMax {
+            max: event.max_per_booking,
+        });
+    }
+    Ok(Plan {
+        take,
+        quantity,
+        amount_cents,
+        currency: event.currency.clone(),
+        expires_at: match sale {
+            Sale::OnlineHold { hold_minutes } => Some(now + Duration::minutes(hold_minutes.into())),
+            Sale::WalkIn => None,
+        },
+    })
+}
+
+/// Online sales close when the event starts; the door sells until it ends.
+fn check_on_sale(event: &Event, sale: Sale, now: OffsetDateTime) -> Result<(), PlanError> {
+    match event.status {
+        EventStatus::Published => {}
+        EventStatus::Cancelled => return Err(PlanError::NotOnSale("cancelled")),
+        EventStatus::Draft | EventStatus::Scheduled => {
+            return Err(PlanError::NotOnSale("not published"));
+        }
+    }
+    let closes_at = match sale {
+        Sale::OnlineHold { .. } => event.starts_at,
+        Sale::WalkIn => event.ends_at,
+    };
+    if now >= closes_at {
+        return Err(PlanError::NotOnSale("sales have closed"));
+    }
+    Ok(())
+}
+
+/// Where to take `quantity` places from, given each shard's remaining count:
+/// one shard when any can serve it alone (starting at `start`, so concurrent
+/// buyers spread over shards), else the fewest shards, largest first. `None`
+/// when the total is short.
+pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option<Vec<Allocation>> {
+    let n = remaining.len();
+    if n == 0 {
+        return None;
+    }
+    if let Some(&(shard, _)) = (0..n)
+        .map(|i| &remaining[(start + i) % n])
+        .find(|(_, left)| *left >= quantity)
+    {
+        return Some(vec![Allocation { shard, quantity }]);
+    }
+    let mut by_size: Vec<_> = remaining
+        .iter()
+        .filter(|(_, left)| *left > 0)
+        .copied()
+        .collect();
+    by_size.sort_by_key(|&(_, left)| std::cmp::Reverse(left));
+    let mut needed = quantity;
+    let mut allocations = Vec::new();
+    for (shard, left) in by_size {
+        let take = left.min(needed);
+        allocations.push(Allocation {
+            shard,
+            quantity: take,
+        });
+        needed -= take;
+        if needed == 0 {
+            return Some(allocations);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::Unit;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn event(layout: Layout) -> Event {
+        Event {
+            id: "e".into(),
+            title: "t".into(),
+            description: String::new(),
+            venue: "v".into(),
+            starts_at: now() + Duration::days(1),
+            ends_at: now() + Duration::days(1) + Duration::hours(3),
+            timezone: "UTC".into(),
+            status: EventStatus::Published,
+            publish_at: None,
+            tags: vec![],
+            image_url: None,
+            currency: "usd".into(),
+            max_per_booking: 3,
+            layout,
+            created_at: now(),
+            updated_at: now(),
+            shard_count: 2,
+            sales_started: false,
+        }
+    }
+
+    fn grid() -> Event {
+        let unit = |id: &str, price| Unit {
+            id: id.into(),
+            label: id.into(),
+            seats: 4,
+            price_cents: price,
+        };
+        event(Layout::Grid {
+            units: vec![
+                unit("T1", 1000),
+                unit("T2", 2500),
+                unit("T3", 500),
+                unit("T4", 1),
+            ],
+        })
+    }
+
+    fn open() -> Event {
+        event(Layout::Open {
+            capacity: 100,
+            price_cents: 1250,
+        })
+    }
+
+    const HOLD: Sale = Sale::OnlineHold { hold_minutes: 10 };
+
+    fn units(ids: &[&str]) -> Request {
+        Request::Units(ids.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn a_grid_hold_is_priced_from_the_layout() {
+        let plan = plan(&grid(), &units(&["T1", "T2"]), HOLD, now()).unwrap();
+        assert_eq!((plan.amount_cents, plan.quantity), (3500, 2));
+        assert_eq!(plan.expires_at, Some(now() + Duration::minutes(10)));
+    }
+
+    #[test]
+    fn an_open_hold_is_quantity_times_price() {
+        let plan = plan(&open(), &Request::Quantity(3), HOLD, now()).unwrap();
+        assert_eq!(plan.amount_cents, 3750);
+    }
+
+    #[test]
+    fn more_than_max_per_booking_is_refused() {
+        assert_eq!(
+            plan(&grid(), &units(&["T1", "T2", "T3", "T4"]), HOLD, now()),
+            Err(PlanError::OverMax { max: 3 })
+        );
+        assert_eq!(
+            plan(&open(), &Request::Quantity(4), HOLD, now()),
+            Err(PlanError::OverMax { max: 3 })
+        );
+    }
+
+    #[test]
+    fn unknown_and_duplicate_units_are_named() {
+        assert_eq!(
+            plan(&grid(), &units(&["T1", "T9"]), HOLD, now()),
+            Err(PlanError::UnknownUnits(vec!["T9".into()]))
+        );
+        assert_eq!(
+            plan(&grid(), &units(&["T1", "T1"]), HOLD, now()),
+            Err(PlanError::DuplicateUnits(vec!["T1".into()]))
+        );
+    }
+
+    #[test]
+    fn nothing_is_not_a_hold() {
+        assert_eq!(
+            plan(&grid(), &units(&[]), HOLD, now()),
+            Err(PlanError::Empty)
+        );
+        assert_eq!(
+            plan(&open(), &Request::Quantity(0), HOLD, now()),
+            Err(PlanError::Empty)
+        );
+    }
+
+    #[test]
+    fn the_request_must_match_the_layout_mode() {
+        assert!(matches!(
+            plan(&grid(), &Request::Quantity(1), HOLD, now()),
+            Err(PlanError::WrongMode(_))
+        ));
+        assert!(matches!(
+            plan(&open(), &units(&["T1"]), HOLD, now()),
+            Err(PlanError::WrongMode(_))
+        ));
+    }
+
+    #[test]
+    fn drafts_cancelled_and_started_events_are_not_on_sale() {
+        for status in [
+            EventStatus::Draft,
+            EventStatus::Scheduled,
+            EventStatus::Cancelled,
+        ] {
+            let mut e = open();
+            e.status = status;
+            assert!(matches!(
+                plan(&e, &Request::Quantity(1), HOLD, now()),
+                Err(PlanError::NotOnSale(_))
+            ));
+        }
+        let started = now() + Duration::days(1);
+        assert!(matches!(
+            plan(&open(), &Request::Quantity(1), HOLD, started),
+            Err(PlanError::NotOnSale(_))
+        ));
+    }
+
+    #[test]
+    fn the_door_sells_until_the_event_ends() {
+        let during = now() + Duration::days(1) + Duration::hours(1);
+        let plan = plan(&open(), &Request::Quantity(1), Sale::WalkIn, during).unwrap();
+        assert_eq!(plan.expires_at, None);
+        let after = now() + Duration::days(2);
+        assert!(super::plan(&open(), &Request::Quantity(1), Sale::WalkIn, after).is_err());
+    }
+
+    #[test]
+    fn a_walk_in_booking_is_confirmed_at_once_and_an_online_one_held() {
+        let walk_in = plan(&open(), &Request::Quantity(1), Sale::WalkIn, now()).unwrap();
+        let holder = Holder {
+            name: "Ada".into(),
+            email: None,
+        };
+        let booking = walk_in.booking("e", "admin", Some(holder), now());
+        assert_eq!(
+            (booking.status, booking.source),
+            (BookingStatus::Confirmed, BookingSource::WalkIn)
+        );
+        assert_eq!(booking.holder_name.as_deref(), Some("Ada"));
+        let online = plan(&grid(), &units(&["T1"]), HOLD, now())
+            .unwrap()
+            .booking("e", "u", None, now());
+        assert_eq!(
+            (online.status, online.source),
+            (BookingStatus::Held, BookingSource::Online)
+        );
+        assert_eq!(online.units, Some(vec!["T1".to_owned()]));
+    }
+
+    #[test]
+    fn one_shard_serves_a_quantity_when_it_can() {
+        let shards = [(0, 1), (1, 5), (2, 5)];
+        assert_eq!(
+            allocate(&shards, 3, 0),
+            Some(vec![Allocation {
+                shard: 1,
+                quantity: 3
+            }])
+        );
+        assert_eq!(
+            allocate(&shards, 3, 2),
+            Some(vec![Allocation {
+                shard: 2,
+                quantity: 3
+            }])
+        );
+    }
+
+    #[test]
+    fn a_quantity_no_shard_has_alone_is_split() {
+        let split = allocate(&[(0, 2), (1, 3), (2, 0)], 4, 0).unwrap();
+        assert_eq!(
+            split,
+            vec![
+                Allocation {
+                    shard: 1,
+                    quantity: 3
+                },
+                Allocation {
+                    shard: 0,
+                    quantity: 1
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_short_total_allocates_nothing() {
+        assert_eq!(allocate(&[(0, 1), (1, 1)], 3, 0), None);
+        assert_eq!(allocate(&[], 1, 0), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Selling units or places: the one path shared by online holds
+//! (bookings-api) and cash sales at the door (admin-api), so both go through
+//! the same plan, the same conditional transaction and the same error mapping.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::domain::audit::AuditEntry;
+use crate::domain::booking::Booking;
+use crate::domain::hold::{self, Holder, PlanError, Request, Sale};
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+use crate::store::HoldOutcome;
+
+pub struct Order {
+    pub event_id: String,
+    pub request: Request,
+    /// Online sales are held; walk-ins are sold at once (`Sale::WalkIn`).
+    pub walk_in: Option<Holder>,
+    /// Who buys online, or who sells at the door.
+    pub user_id: String,
+}
+
+/// Body shape shared by holds and walk-ins: exactly one of the two.
+pub fn request(units: Option<Vec<String>>, quantity: Option<u32>) -> Result<Request, ApiError> {
+    match (units, quantity) {
+        (Some(units), None) => Ok(Request::Units(units)),
+        (None, Some(quantity)) => Ok(Request::Quantity(quantity)),
+        _ => Err(ApiError::invalid_field(
+            "units",
+            "send either `units` (grid events) or `quantity` (open events)",
+        )),
+    }
+}
+
+pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
+    let now = app.clock.now();
+    let event = app
+        .store
+        .event(&order.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let sale = match order.walk_in {
+        Some(_) => Sale::WalkIn,
+        None => Sale::OnlineHold {
+            hold_minutes: app.store.settings().await?.hold_minutes,
+        },
+    };
+    let plan = hold::plan(&event, &order.request, sale, now)?;
+    let booking = plan.booking(&event.id, &order.user_id, order.walk_in, now);
+    let audit = (booking.holder_name.is_some()).then(|| {
+        AuditEntry::new(
+            now,
+            &order.user_id,
+            "booking.walk_in",
+            format!("booking:{}", booking.id),
+            json!({ "event_id": event.id, "units": booking.units, "quantity": booking.quantity,
+                    "amount_cents": booking.amount_cents, "holder_name": booking.holder_name }),
+        )
+    });
+    match app
+        .store
+        .take(&event, &plan, booking, audit.as_ref(), now)
+        .await?
+    {
+        HoldOutcome::Taken {
+            booking,
+            consumed_capacity,
+        } => {
+            tracing::info!(booking_id = %booking.id, event_id = %event.id, quantity = booking.quantity,
+                consumed_capacity, "hold created");
+            Ok(*booking)
+        }
+        HoldOutcome::UnitsTaken(taken) => Err(units_unavailable(&order.request, &taken)),
+        HoldOutcome::SoldOut => Err(ApiError::conflict("SOLD_OUT", "not enough places left")),
+        HoldOutcome::EventChanged => Err(ApiError::conflict(
+            "EVENT_CHANGED",
+            "the event changed or stopped selling meanwhile; reload it and retry",
+        )),
+    }
+}
+
+fn units_unavailable(request: &Request, taken: &[String]) -> ApiError {
+    let errors = match request {
+        Request::Units(ids) => ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| taken.contains(id))
+            .map(|(i, _)| FieldError {
+                field: format!("units[{i}]"),
+                message: "taken".into(),
+            })
+            .collect(),
+        Request::Quantity(_) => Vec::new(),
+    };
+    ApiError::conflict(
+        "UNITS_UNAVAILABLE",
+        format!(
+            "{} of the requested units are taken: {}",
+            taken.len(),
+            taken.join(", ")
+        ),
+    )
+    .with_errors(errors)
+}
+
+impl From<PlanError> for ApiError {
+    fn from(err: PlanError) -> Self {
+        let code = match err {
+            PlanError::NotOnSale(_) => "NOT_ON_SALE",
+            PlanError::OverMax { .. } => "OVER_MAX_PER_BOOKING",
+            PlanError::Empty => "EMPTY_BOOKING",
+            PlanError::UnknownUnits(_) => "UNKNOWN_UNITS",
+            PlanError::DuplicateUnits(_) => "DUPLICATE_UNITS",
+            PlanError::WrongMode(_) => "WRONG_LAYOUT_MODE",
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string())
+    }
+}

@@ -1,0 +1,481 @@
+//! Events: the `EVENT#<id>/META` item, its open-mode inventory shards and
+//! the listing on GSI1 (`EVENTS#<status>`, sorted by `<starts_at>#<id>`).
+//! Every change is one transaction with its audit entry, conditioned on the
+//! `updated_at` it was based on.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use time::OffsetDateTime;
+
+use super::audit::audit_item;
+use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
+use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::paging::Page;
+use super::{Item, Store, StoreError, build_error, classify, condition_failed_at, is_transient};
+use crate::cursor::PageKey;
+use crate::domain::audit::AuditEntry;
+use crate::domain::event::{self, Event, EventStatus, Layout, is_plausible_id, shard_capacities};
+
+/// Set by the first hold (store/holds.rs); while present, what holds priced
+/// from (layout, currency) may not change.
+const SALES_STARTED: &str = "sales_started";
+
+/// A change to an event as decided by the domain rules: `after` replaces
+/// `before` only if the stored event is still `before`.
+pub struct EventChange<'a> {
+    pub before: &'a Event,
+    pub after: &'a Event,
+    pub audit: AuditEntry,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSaved {
+    Saved,
+    /// The event changed since it was read; re-read and decide again.
+    Stale,
+    /// The layout or currency would change, but something was already held
+    /// or sold at the old one.
+    LayoutLocked,
+}
+
+/// What the events listing asks for; all filters are optional.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery<'a> {
+    pub status: Option<EventStatus>,
+    /// Case-insensitive substring of title, venue or description.
+    pub text: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    /// Events starting at or after this time.
+    pub from: Option<OffsetDateTime>,
+    /// Events starting at or before this time.
+    pub to: Option<OffsetDateTime>,
+}
+
+impl Store {
+    /// The event, read strongly consistent, with its shard count and whether
+    /// sales started. `None` for unknown (or impossible) ids.
+    pub async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        if !is_plausible_id(id) {
+            return Ok(None);
+        }
+        self.get(keys::event(id))
+            .await?
+            .as_ref()
+            .map(event_from_item)
+            .transpose()
+    }
+
+    /// Creates the event, its inventory shards (open layouts) and the audit
+    /// entry in one transaction.
+    pub async fn create_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
+        let mut item = event_key(&event.id);
+        item.extend(present(event_attributes(event)?));
+        item.extend([
+            ("id".into(), s(&event.id)),
+            ("created_at".into(), s(rfc3339(event.created_at))),
+            ("layout_version".into(), n(1)),
+        ]);
+        let mut writes = vec![self.create(item)?];
+        for (shard, capacity) in shards(event) {
+            writes.push(self.create(shard_item(&event.id, shard, capacity))?);
+        }
+        writes.push(self.create(audit_item(audit))?);
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Replaces the stored `before` with `after` (any field, status
+    /// included) and writes the audit entry, in one transaction. A new
+    /// layout or currency also needs no sales yet; a new open layout gets
+    /// fresh shards in the same transaction.
+    pub async fn save_event(&self, change: EventChange<'_>) -> Result<EventSaved, StoreError> {
+        let EventChange {
+            before,
+            after,
+            audit,
+        } = change;
+        let relayout = after.sells_differently_from(before);
+        let mut writes = vec![self.event_update(before, after, relayout)?];
+        if before.layout != after.layout {
+            writes.extend(self.shards_replaced(before, after)?);
+        }
+        writes.push(self.create(audit_item(&audit))?);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(_) => Ok(EventSaved::Saved),
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) =>
+            {
+                let sold = reasons
+                    .first()
+                    .and_then(|reason| reason.item.as_ref())
+                    .is_some_and(|old| has(old, SALES_STARTED));
+                Ok(if relayout && sold {
+                    EventSaved::LayoutLocked
+                } else {
+                    EventSaved::Stale
+                })
+            }
+            // Another transaction held the item: decide again on what it wrote.
+            Err(err @ StoreError::TransactionCanceled { .. }) if is_transient(&err) => {
+                Ok(EventSaved::Stale)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Events of one status (published by default) by start time, filtered;
+    /// a Query on GSI1, never a Scan.
+    pub async fn list_events(
+        &self,
+        query: &EventQuery<'_>,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> Result<Page<Event>, StoreError> {
+        let status = query.status.unwrap_or(EventStatus::Published);
+        // Stored starts are whole UTC seconds, so the bounds are rounded to
+        // whole seconds inward; "~" sorts after every "#<id>" suffix.
+        let from = query.from.and_then(event::first_stored_time_from);
+        let to = query.to.and_then(event::to_stored_time);
+        if query.from.is_some() && from.is_none() || from.zip(to).is_some_and(|(f, t)| f > t) {
+            return Ok(Page {
+                items: Vec::new(),
+                last_key: None,
+            });
+        }
+        let key_condition = match (from, to) {
+            (Some(_), Some(_)) => "GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to",
+            (Some(_), None) => "GSI1PK = :pk AND GSI1SK >= :from",
+            (None, Some(_)) => "GSI1PK = :pk AND GSI1SK <= :to",
+            (None, None) => "GSI1PK = :pk",
+        };
+        // Filter attributes go by name placeholders: SEARCH is a reserved word.
+        let filters: Vec<(&str, AttributeValue)> = [
+            query.text.map(|text| ("search", s(text.to_lowercase()))),
+            query.tag.map(|tag| ("tags", s(tag.to_lowercase()))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let filter_expression = (!filters.is_empty()).then(|| {
+            let tests: Vec<String> = filters
+                .iter()
+                .map(|(name, _)| format!("contains(#{name}, :{name})"))
+                .collect();
+            tests.join(" AND ")
+        });
+        let names: Option<HashMap<String, String>> = (!filters.is_empty()).then(|| {
+            filters
+                .iter()
+                .map(|(name, _)| (format!("#{name}"), (*name).to_owned()))
+                .collect()
+        });
+        let mut values =
+            HashMap::from([(":pk".to_owned(), s(keys::events_index_pk(status.as_str())))]);
+        values.extend(from.map(|t| (":from".to_owned(), s(rfc3339(t)))));
+        values.extend(to.map(|t| (":to".to_owned(), s(format!("{}~", rfc3339(t))))));
+        values.extend(
+            filters
+                .into_iter()
+                .map(|(name, value)| (format!(":{name}"), value)),
+        );
+        let request = || {
+            self.client
+                .query()
+                .table_name(self.table_name())
+                .index_name(GSI1)
+                .key_condition_expression(key_condition)
+                .set_filter_expression(filter_expression.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(Some(values.clone()))
+        };
+        self.query_page(
+            request,
+            &[PK, SK, GSI1PK, GSI1SK],
+            limit,
+            start,
+            event_from_item,
+        )
+        .await
+    }
+
+    /// The META update: every attribute `after` defines, on condition that
+    /// the item is still the `before` we read.
+    fn event_update(
+        &self,
+        before: &Event,
+        after: &Event,
+        relayout: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = keys::event(&before.id);
+        let mut update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_values(":read_at", s(rfc3339(before.updated_at)))
+            // On failure, the old item tells a lost race from locked sales.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        for (i, (name, value)) in event_attributes(after)?.into_iter().enumerate() {
+            let (alias, placeholder) = (format!("#a{i}"), format!(":a{i}"));
+            update = update.expression_attribute_names(&alias, name);
+            match value {
+                Some(value) => {
+                    set.push(format!("{alias} = {placeholder}"));
+                    update = update.expression_attribute_values(placeholder, value);
+                }
+                None => remove.push(alias),
+            }
+        }
+        let mut condition = "#updated_at = :read_at".to_owned();
+        if relayout {
+            set.push("layout_version = layout_version + :one".into());
+            update = update
+                .expression_attribute_names("#sales_started", SALES_STARTED)
+                .expression_attribute_values(":one", n(1));
+            condition.push_str(" AND attribute_not_exists(#sales_started)");
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The old layout's shards go, the new one's come, at full capacity:
+    /// nothing was sold yet (the META condition in the same transaction).
+    /// A shard number in both is overwritten, as one transaction may not
+    /// touch an item twice.
+    fn shards_replaced(
+        &self,
+        before: &Event,
+        after: &Event,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let new: Vec<(u32, u32)> = shards(after).collect();
+        let mut writes = Vec::new();
+        for (shard, capacity) in &new {
+            let put = Put::builder()
+                .table_name(self.table_name())
+                .set_item(Some(shard_item(&after.id, *shard, *capacity)))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        for shard in new.len() as u32..before.shard_count {
+            let (pk, sk) = keys::inventory_shard(&before.id, shard);
+            let delete = Delete::builder()
+                .table_name(self.table_name())
+                .set_key(Some(key(pk, sk)))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        Ok(writes)
+    }
+}
+
+fn event_key(id: &str) -> Item {
+    let (pk, sk) = keys::event(id);
+    key(pk, sk)
+}
+
+/// Shard numbers and capacities of an open layout; none for a grid.
+fn shards(event: &Event) -> impl Iterator<Item = (u32, u32)> {
+    let capacities = match event.layout {
+        Layout::Open { capacity, .. } if event.shard_count > 0 => {
+            shard_capacities(capacity, event.shard_count)
+        }
+        _ => Vec::new(),
+    };
+    (0..).zip(capacities)
+}
+
+fn shard_item(event_id: &str, shard: u32, capacity: u32) -> Item {
+    let (pk, sk) = keys::inventory_shard(event_id, shard);
+    let mut item = key(pk, sk);
+    item.extend([
+        ("remaining".into(), n(capacity.into())),
+        ("capacity".into(), n(capacity.into())),
+    ]);
+    item
+}
+
+/// The attributes an event change may set; `None` means removed. Keys,
+/// `id`, `created_at`, `layout_version` and `sales_started` are not here:
+/// they are written once (or by holds) and never replaced.
+fn event_attributes(
+    event: &Event,
+) -> Result<Vec<(&'static str, Option<AttributeValue>)>, StoreError> {
+    let starts_at = rfc3339(event.starts_at);
+    let layout = serde_json::to_string(&event.layout)
+        .map_err(|e| StoreError::Service(format!("encoding layout: {e}")))?;
+    let search = [&event.title, &event.venue, &event.description]
+        .map(|text| text.to_lowercase())
+        .join("\n");
+    Ok(vec![
+        ("title", Some(s(&event.title))),
+        ("description", Some(s(&event.description))),
+        ("venue", Some(s(&event.venue))),
+        ("starts_at", Some(s(&starts_at))),
+        ("ends_at", Some(s(rfc3339(event.ends_at)))),
+        ("timezone", Some(s(&event.timezone))),
+        ("status", Some(s(event.status.as_str()))),
+        ("publish_at", event.publish_at.map(|t| s(rfc3339(t)))),
+        (
+            "tags",
+            Some(AttributeValue::L(event.tags.iter().map(s).collect())),
+        ),
+        ("image_url", event.image_url.as_ref().map(s)),
+        ("currency", Some(s(&event.currency))),
+        ("max_per_booking", Some(n(event.max_per_booking.into()))),
+        ("layout", Some(s(layout))),
+        ("shard_count", Some(n(event.shard_count.into()))),
+        ("search", Some(s(search))),
+        ("updated_at", Some(s(rfc3339(event.updated_at)))),
+        (
+            GSI1PK,
+            Some(s(keys::events_index_pk(event.status.as_str()))),
+        ),
+        (GSI1SK, Some(s(format!("{starts_at}#{}", event.id)))),
+    ])
+}
+
+/// The attributes that have a value, as item entries.
+fn present(
+    attributes: Vec<(&'static str, Option<AttributeValue>)>,
+) -> impl Iterator<Item = (String, AttributeValue)> {
+    attributes
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+}
+
+fn event_from_item(item: &Item) -> Result<Event, StoreError> {
+    let status = get_s(item, "status")?;
+    let layout = serde_json::from_str(get_s(item, "layout")?)
+        .map_err(|e| StoreError::Corrupt(format!("layout: {e}")))?;
+    let tags = match item.get("tags") {
+        Some(AttributeValue::L(tags)) => tags
+            .iter()
+            .map(|tag| tag.as_s().cloned())
+            .collect::<Result<_, _>>()
+            .map_err(|_| StoreError::Corrupt("tags holds a non-string".into()))?,
+        _ => return Err(StoreError::Corrupt("missing list attribute tags".into())),
+    };
+    let count = |name| {
+        u32::try_from(get_n(item, name)?)
+            .map_err(|_| StoreError::Corrupt(format!("{name} is out of range")))
+    };
+    Ok(Event {
+        id: get_s(item, "id")?.to_owned(),
+        title: get_s(item, "title")?.to_owned(),
+        description: get_s(item, "description")?.to_owned(),
+        venue: get_s(item, "venue")?.to_owned(),
+        starts_at: get_time(item, "starts_at")?,
+        ends_at: get_time(item, "ends_at")?,
+        timezone: get_s(item, "timezone")?.to_owned(),
+        status: EventStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown event status {status}")))?,
+        publish_at: has(item, "publish_at")
+            .then(|| get_time(item, "publish_at"))
+            .transpose()?,
+        tags,
+        image_url: has(item, "image_url")
+            .then(|| get_s(item, "image_url").map(str::to_owned))
+            .transpose()?,
+        currency: get_s(item, "currency")?.to_owned(),
+        max_per_booking: count("max_per_booking")?,
+        layout,
+        created_at: get_time(item, "created_at")?,
+        updated_at: get_time(item, "updated_at")?,
+        shard_count: count("shard_count")?,
+        sales_started: item
+            .get(SALES_STARTED)
+            .is_some_and(|v| matches!(v, AttributeValue::Bool(true))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::NewEvent;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn event(layout: serde_json::Value) -> Event {
+        let body = json!({
+            "title": "Gala", "description": "A Night", "venue": "Hall",
+            "starts_at": "2030-02-01T19:00:00Z", "ends_at": "2030-02-01T23:00:00Z",
+            "timezone": "UTC", "tags": ["jazz"], "image_url": "https://img.example.com/a.png",
+            "currency": "usd", "layout": layout,
+        });
+        serde_json::from_value::<NewEvent>(body)
+            .unwrap()
+            .into_event("e1".into(), datetime!(2030-01-01 00:00:00.123456 UTC), 10)
+            .unwrap()
+    }
+
+    fn item(event: &Event) -> Item {
+        let mut item = event_key(&event.id);
+        item.extend(present(event_attributes(event).unwrap()));
+        item.extend([
+            ("id".into(), s(&event.id)),
+            ("created_at".into(), s(rfc3339(event.created_at))),
+        ]);
+        item
+    }
+
+    #[test]
+    fn an_event_reads_back_as_written() {
+        let event = event(json!({ "mode": "open", "capacity": 120, "price_cents": 2500 }));
+        assert_eq!(event_from_item(&item(&event)).unwrap(), event);
+    }
+
+    #[test]
+    fn the_listing_key_sorts_by_start_then_id() {
+        let item = item(&event(
+            json!({ "mode": "open", "capacity": 1, "price_cents": 0 }),
+        ));
+        assert_eq!(get_s(&item, GSI1PK).unwrap(), "EVENTS#draft");
+        assert_eq!(get_s(&item, GSI1SK).unwrap(), "2030-02-01T19:00:00Z#e1");
+        assert_eq!(get_s(&item, "search").unwrap(), "gala\nhall\na night");
+    }
+
+    #[test]
+    fn open_layouts_spread_capacity_over_shards_and_grids_have_none() {
+        let open = event(json!({ "mode": "open", "capacity": 101, "price_cents": 0 }));
+        let spread: Vec<_> = shards(&open).collect();
+        assert_eq!(spread, [(0, 34), (1, 34), (2, 33)]);
+        let grid = event(json!({ "mode": "grid", "units": [
+            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 1 } ] }));
+        assert_eq!(shards(&grid).count(), 0);
+    }
+
+    #[test]
+    fn sales_started_is_read_from_the_holds_flag() {
+        let event = event(json!({ "mode": "open", "capacity": 1, "price_cents": 0 }));
+        let mut item = item(&event);
+        assert!(!event_from_item(&item).unwrap().sales_started);
+        item.insert(SALES_STARTED.into(), AttributeValue::Bool(true));
+        assert!(event_from_item(&item).unwrap().sales_started);
+    }
+}
