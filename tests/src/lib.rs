@@ -4,10 +4,12 @@
 //! gets its own app with its own manual clock, client IP and email addresses,
 //! so tests share the emulators without seeing each other.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use auth_api::AuthState;
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -316,4 +318,38 @@ async fn moto_state() -> Value {
     let text = String::from_utf8_lossy(&raw);
     let (_, body) = text.split_once("\r\n\r\n").expect("HTTP response");
     serde_json::from_str(body).expect("moto state is JSON")
+}
+
+/// A client on the test table, for checking what is stored.
+pub async fn table() -> (aws_sdk_dynamodb::Client, String) {
+    let aws = shared::state::load_aws().await;
+    (
+        aws_sdk_dynamodb::Client::new(&aws),
+        std::env::var("TABLE_NAME").expect("TABLE_NAME is set by make test"),
+    )
+}
+
+/// Stored inventory shards of an event: shard number → (remaining, capacity).
+/// Signed, so a negative count would show rather than fail to parse.
+pub async fn stored_shards(event_id: &str) -> BTreeMap<u32, (i64, i64)> {
+    let (client, table) = table().await;
+    let mut shards = BTreeMap::new();
+    // 16 is the most shards an event gets (domain::event::shard_count).
+    for shard in 0..16 {
+        let item = client
+            .get_item()
+            .table_name(&table)
+            .key("PK", AttributeValue::S(format!("INV#{event_id}#{shard}")))
+            .key("SK", AttributeValue::S("INV".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item;
+        if let Some(item) = item {
+            let number = |name: &str| item[name].as_n().unwrap().parse().unwrap();
+            shards.insert(shard, (number("remaining"), number("capacity")));
+        }
+    }
+    shards
 }

@@ -41,6 +41,12 @@ pub enum HoldOutcome {
     EventChanged,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum ShardChange {
+    Take,
+    GiveBack,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitState {
     Available,
@@ -143,7 +149,7 @@ impl Store {
             booking.allocations = allocations;
             let mut writes = vec![self.event_guard(event)?];
             for allocation in &booking.allocations {
-                writes.push(self.shard_decrement(&event.id, *allocation)?);
+                writes.push(self.shard_changed(&event.id, *allocation, ShardChange::Take)?);
             }
             writes.push(self.create(booking_item(&booking))?);
             if let Some(entry) = audit {
@@ -186,7 +192,11 @@ impl Store {
             }
             None => {
                 for allocation in &booking.allocations {
-                    writes.push(self.shard_increment(&booking.event_id, *allocation)?);
+                    writes.push(self.shard_changed(
+                        &booking.event_id,
+                        *allocation,
+                        ShardChange::GiveBack,
+                    )?);
                 }
             }
         }
@@ -218,7 +228,7 @@ impl Store {
         for booking in self.lapsed_holds(event_id, now).await? {
             let mut writes = vec![self.booking_released(&booking, BookingStatus::Expired, now)?];
             for allocation in &booking.allocations {
-                writes.push(self.shard_increment(event_id, *allocation)?);
+                writes.push(self.shard_changed(event_id, *allocation, ShardChange::GiveBack)?);
             }
             match self.transact(writes).await {
                 Ok(_) => released += 1,
@@ -322,23 +332,23 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<HashMap<String, UnitState>, StoreError> {
         let (pk, _) = keys::unit(event_id, "");
-        let mut states = HashMap::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table_name())
-                .key_condition_expression("PK = :pk AND begins_with(SK, :unit)")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":unit", s("UNIT#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items() {
-                let id = get_s(item, "unit_id")?.to_owned();
+        let items = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :unit)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":unit", s("UNIT#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        items
+            .iter()
+            .map(|item| {
                 let state = match get_s(item, "state")? {
                     "booked" => UnitState::Booked,
                     "held" if get_n(item, "hold_expires_at")? > now.unix_timestamp() => {
@@ -346,13 +356,9 @@ impl Store {
                     }
                     _ => UnitState::Available,
                 };
-                states.insert(id, state);
-            }
-            match out.last_evaluated_key() {
-                Some(lek) if !lek.is_empty() => start = Some(lek.clone()),
-                _ => return Ok(states),
-            }
-        }
+                Ok((get_s(item, "unit_id")?.to_owned(), state))
+            })
+            .collect()
     }
 
     /// Held bookings of the event whose time ran out (sparse GSI2, by expiry).
@@ -361,32 +367,24 @@ impl Store {
         event_id: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<Booking>, StoreError> {
-        let mut bookings = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table_name())
-                .index_name(GSI2)
-                .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
-                .expression_attribute_values(":pk", s(held_pk(event_id)))
-                .expression_attribute_values(
-                    ":now",
-                    s(format!("{}~", expiry_sort_key(now.unix_timestamp()))),
-                )
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items() {
-                bookings.push(booking_from_item(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(lek) if !lek.is_empty() => start = Some(lek.clone()),
-                _ => return Ok(bookings),
-            }
-        }
+        let items = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
+            .expression_attribute_values(":pk", s(held_pk(event_id)))
+            .expression_attribute_values(
+                ":now",
+                s(format!("{}~", expiry_sort_key(now.unix_timestamp()))),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        items.iter().map(booking_from_item).collect()
     }
 
     /// Remaining places per shard, read consistently.
@@ -529,34 +527,29 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn shard_decrement(
+    /// Takes places from a shard, never below zero, or gives them back.
+    fn shard_changed(
         &self,
         event_id: &str,
         allocation: Allocation,
+        change: ShardChange,
     ) -> Result<TransactWriteItem, StoreError> {
         let (pk, sk) = keys::inventory_shard(event_id, allocation.shard);
+        let (update_expression, condition) = match change {
+            ShardChange::Take => (
+                "SET remaining = remaining - :quantity",
+                "remaining >= :quantity",
+            ),
+            ShardChange::GiveBack => (
+                "SET remaining = remaining + :quantity",
+                "attribute_exists(PK)",
+            ),
+        };
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .update_expression("SET remaining = remaining - :quantity")
-            .condition_expression("remaining >= :quantity")
-            .expression_attribute_values(":quantity", n(allocation.quantity.into()))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    fn shard_increment(
-        &self,
-        event_id: &str,
-        allocation: Allocation,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let (pk, sk) = keys::inventory_shard(event_id, allocation.shard);
-        let update = Update::builder()
-            .table_name(self.table_name())
-            .set_key(Some(key(pk, sk)))
-            .update_expression("SET remaining = remaining + :quantity")
-            .condition_expression("attribute_exists(PK)")
+            .update_expression(update_expression)
+            .condition_expression(condition)
             .expression_attribute_values(":quantity", n(allocation.quantity.into()))
             .build()
             .map_err(build_error)?;

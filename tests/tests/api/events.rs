@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
-use integration_tests::{Response, Session, TestApp, assert_problem};
+use integration_tests::{Response, Session, TestApp, assert_problem, stored_shards, table};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -114,14 +114,6 @@ fn field_errors(response: &Response) -> Vec<String> {
         .collect()
 }
 
-async fn table() -> (aws_sdk_dynamodb::Client, String) {
-    let aws = shared::state::load_aws().await;
-    (
-        aws_sdk_dynamodb::Client::new(&aws),
-        std::env::var("TABLE_NAME").unwrap(),
-    )
-}
-
 /// (action, actor_id) of the last minute's audit entries about the event,
 /// oldest first. (Audit entries are partitioned by day.)
 async fn audit_trail(app: &TestApp, event_id: &str) -> Vec<(String, String)> {
@@ -165,29 +157,6 @@ async fn audit_entries(
             return trail;
         }
     }
-}
-
-/// Stored inventory shards of an event: shard number → (remaining, capacity).
-async fn shards(event_id: &str) -> BTreeMap<u32, (u32, u32)> {
-    let (client, table) = table().await;
-    let mut shards = BTreeMap::new();
-    for shard in 0..16 {
-        let item = client
-            .get_item()
-            .table_name(&table)
-            .key("PK", AttributeValue::S(format!("INV#{event_id}#{shard}")))
-            .key("SK", AttributeValue::S("INV".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item;
-        if let Some(item) = item {
-            let number = |name: &str| item[name].as_n().unwrap().parse().unwrap();
-            shards.insert(shard, (number("remaining"), number("capacity")));
-        }
-    }
-    shards
 }
 
 #[tokio::test]
@@ -646,7 +615,7 @@ async fn open_layouts_get_their_inventory_shards() {
     let mut body = event_body(&app, "Festival", 7);
     body["layout"] = json!({ "mode": "open", "capacity": 120, "price_cents": 2500 });
     let id = create_ok(&app, &admin, body).await;
-    let created = shards(&id).await;
+    let created = stored_shards(&id).await;
     assert_eq!(
         created,
         BTreeMap::from([(0, (40, 40)), (1, (40, 40)), (2, (40, 40))])
@@ -658,11 +627,14 @@ async fn open_layouts_get_their_inventory_shards() {
         StatusCode::OK
     );
     assert_eq!(
-        shards(&id).await,
+        stored_shards(&id).await,
         BTreeMap::from([(0, (31, 31)), (1, (30, 30))])
     );
     let grid = json!({ "layout": { "mode": "grid", "units": [
         { "id": "A", "label": "Seat A", "seats": 1, "price_cents": 100 } ] } });
     assert_eq!(patch(&app, &admin, &id, grid).await.status, StatusCode::OK);
-    assert!(shards(&id).await.is_empty(), "a grid keeps no shards");
+    assert!(
+        stored_shards(&id).await.is_empty(),
+        "a grid keeps no shards"
+    );
 }

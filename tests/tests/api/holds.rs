@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
 use futures::future::join_all;
-use integration_tests::{Response, Session, TestApp, assert_problem};
+use integration_tests::{Response, Session, TestApp, assert_problem, stored_shards, table};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -103,14 +103,6 @@ async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
         .collect()
 }
 
-async fn table() -> (aws_sdk_dynamodb::Client, String) {
-    let aws = shared::state::load_aws().await;
-    (
-        aws_sdk_dynamodb::Client::new(&aws),
-        std::env::var("TABLE_NAME").unwrap(),
-    )
-}
-
 /// The stored unit items of an event: unit id → (state, booking id).
 async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>)> {
     let (client, table) = table().await;
@@ -136,23 +128,13 @@ async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>
         .collect()
 }
 
-async fn shard_remaining(event_id: &str, shards: u32) -> Vec<i64> {
-    let (client, table) = table().await;
-    let mut remaining = Vec::new();
-    for shard in 0..shards {
-        let out = client
-            .get_item()
-            .table_name(&table)
-            .key("PK", AttributeValue::S(format!("INV#{event_id}#{shard}")))
-            .key("SK", AttributeValue::S("INV".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        let item = out.item().expect("shard exists");
-        remaining.push(item["remaining"].as_n().unwrap().parse().unwrap());
-    }
-    remaining
+/// Remaining places per shard, in shard order.
+async fn shard_remaining(event_id: &str) -> Vec<i64> {
+    stored_shards(event_id)
+        .await
+        .into_values()
+        .map(|(remaining, _)| remaining)
+        .collect()
 }
 
 #[tokio::test]
@@ -298,7 +280,7 @@ async fn concurrent_open_holds_sell_exactly_the_capacity() {
     for refused in results.iter().filter(|r| r.status != StatusCode::CREATED) {
         assert_problem(refused, StatusCode::CONFLICT, "SOLD_OUT");
     }
-    let shards = shard_remaining(&event, 2).await;
+    let shards = shard_remaining(&event).await;
     assert_eq!(shards, vec![0, 0], "every shard sold out, none below zero");
     let availability = app
         .get(&format!("/v1/events/{event}/availability"), None)
@@ -317,7 +299,7 @@ async fn a_quantity_larger_than_any_shard_is_split_across_shards() {
     let response = hold(&app, &ada, &event, json!({ "quantity": 45 })).await;
     assert_eq!(response.status, StatusCode::CREATED, "{:?}", response.body);
     assert_eq!(response.body["amount_cents"], 45 * 2500);
-    assert_eq!(shard_remaining(&event, 2).await.iter().sum::<i64>(), 15);
+    assert_eq!(shard_remaining(&event).await.iter().sum::<i64>(), 15);
 }
 
 #[tokio::test]
@@ -373,7 +355,7 @@ async fn a_hold_is_released_once() {
     statuses.sort();
     assert_eq!(statuses, vec![StatusCode::OK, StatusCode::CONFLICT]);
     assert_eq!(
-        shard_remaining(&event, 1).await,
+        shard_remaining(&event).await,
         vec![5],
         "places returned once"
     );
@@ -445,7 +427,7 @@ async fn places_of_an_expired_open_hold_go_to_the_next_buyer() {
         )
         .await;
     assert_eq!(stored.body["status"], "expired");
-    assert_eq!(shard_remaining(&event, 1).await, vec![0]);
+    assert_eq!(shard_remaining(&event).await, vec![0]);
 }
 
 #[tokio::test]
