@@ -6,7 +6,7 @@ SHELL := bash
 # Extra arguments for `cargo test --workspace`, e.g. make test TEST_ARGS='sign_in -- --nocapture'
 TEST_ARGS ?=
 
-.PHONY: help dev test lint fmt validate openapi clean-local
+.PHONY: help dev test lint fmt validate openapi clean-local bench
 
 help:
 	@echo "make dev          the API on http://127.0.0.1:$${PORT:-8080} against local emulators (Ctrl-C stops all)"
@@ -16,6 +16,7 @@ help:
 	@echo "make validate     sam validate, sam validate --lint, cfn-lint"
 	@echo "make openapi      regenerate docs/openapi.json from the code"
 	@echo "make clean-local  stop every local emulator, remove .cache/run"
+	@echo "make bench        start-up and hold-contention benchmarks (docs/benchmarks.md); not part of make test"
 
 dev:
 	@bash infra/dev.sh
@@ -45,6 +46,10 @@ openapi:
 	@echo "==> docs/openapi.json"
 	@cargo run -q -p dev-server -- openapi > docs/openapi.json.tmp
 	@mv docs/openapi.json.tmp docs/openapi.json
+
+# Prints numbers; fails only on a correctness check. BENCH_PART=startup|contention, BENCH_RUNS=15.
+bench:
+	@bash infra/bench.sh
 
 clean-local:
 	@. infra/lib.sh && for dir in "$$RUN_DIR"/*/; do \

@@ -242,6 +242,23 @@ require_free_port() {
 }
 
 # Waits until the URL answers with any HTTP status (bounded), or the process dies.
+# free_ports <n>: n distinct free TCP ports, never the `make dev` defaults
+# (8000, 5005, 8080) or 9000, on one line.
+free_ports() {
+    "$VENV/bin/python" - "$1" <<'PY'
+import socket, sys
+taken, ports, socks = {8000, 5005, 8080, 9000}, [], []
+while len(ports) < int(sys.argv[1]):
+    s = socket.socket()
+    s.bind(("0.0.0.0", 0))
+    socks.append(s)  # held open until all are chosen, so none repeats
+    port = s.getsockname()[1]
+    if port not in taken:
+        ports.append(port)
+print(*ports)
+PY
+}
+
 _wait_http() {
     local url="$1" pidfile="$2" what="$3" log="$4" seconds="${5:-60}"
     local deadline=$((SECONDS + seconds))

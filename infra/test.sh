@@ -12,20 +12,7 @@ cd "$REPO_ROOT"
 ensure_tools
 
 # Two distinct free ports, never the `make dev` defaults.
-read -r DDB_PORT MOTO_PORT < <("$VENV/bin/python" - <<'PY'
-import socket
-taken, ports = {8000, 5005, 8080}, []
-socks = []
-while len(ports) < 2:
-    s = socket.socket()
-    s.bind(("0.0.0.0", 0))
-    socks.append(s)
-    port = s.getsockname()[1]
-    if port not in taken:
-        ports.append(port)
-print(*ports)
-PY
-)
+read -r DDB_PORT MOTO_PORT < <(free_ports 2)
 [ -n "${MOTO_PORT:-}" ] || { _err "could not find two free ports"; exit 1; }
 
 trap 'stop_emulators test' EXIT

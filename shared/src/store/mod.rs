@@ -94,7 +94,7 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Is the table reachable? (readiness probe, init warm-up)
+    /// Is the table reachable? (the readiness probe)
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.client
             .describe_table()

@@ -1,0 +1,16 @@
+//! The baseline of the start-up benchmark (`make bench`): lambda_http with
+//! nothing else, so a function's start-up can be compared against it.
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::run(service_fn(|_request: Request| async {
+        let response = Response::builder()
+            .status(200)
+            .header("content-type", "text/plain")
+            .body(Body::from("hello"))?;
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

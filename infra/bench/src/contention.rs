@@ -1,0 +1,628 @@
+//! Contention through the local stack's HTTP API (the dev server on DynamoDB
+//! Local): many clients hold the same units or places at the same instant.
+//! Correctness is asserted (no unit or place sold twice, availability agrees
+//! with the winners); speed is only reported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use crate::client::{Http, Reply};
+use crate::{Args, quantile};
+
+const GRID_UNITS: usize = 10;
+
+struct Config {
+    developer: String,
+    users: usize,
+    grid_rounds: usize,
+    grid_clients: usize,
+    open_rounds: usize,
+    open_clients: usize,
+    open_capacity: u64,
+}
+
+struct User {
+    token: String,
+    role: String,
+}
+
+#[derive(Default)]
+struct Stats {
+    attempts: usize,
+    holds: usize,
+    conflicts: usize,
+    errors: usize,
+    error_samples: Vec<String>,
+    latencies: Vec<Duration>,
+    /// Wall time of the bursts (first request sent → last answer).
+    busy: Duration,
+    oversold: u64,
+    failures: Vec<String>,
+}
+
+impl Stats {
+    /// Counts one hold answer; the booking when it was a 201.
+    fn tally<'a>(
+        &mut self,
+        reply: &'a Result<Reply, String>,
+        conflict_code: &str,
+    ) -> Option<&'a Value> {
+        self.attempts += 1;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                self.error(err.clone());
+                return None;
+            }
+        };
+        self.latencies.push(reply.elapsed);
+        match reply.status {
+            StatusCode::CREATED => {
+                self.holds += 1;
+                Some(&reply.json)
+            }
+            StatusCode::CONFLICT => {
+                self.conflicts += 1;
+                if reply.code() != conflict_code {
+                    self.sample(format!("409 {} (counted as a conflict)", reply.code()));
+                }
+                None
+            }
+            status => {
+                self.error(format!("{status} {}", reply.json));
+                None
+            }
+        }
+    }
+
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        self.sample(what);
+    }
+
+    fn sample(&mut self, what: String) {
+        if self.error_samples.len() < 5 && !self.error_samples.contains(&what) {
+            self.error_samples.push(what);
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.oversold == 0 && self.failures.is_empty()
+    }
+}
+
+pub async fn run(args: &Args) -> Result<bool, String> {
+    let api = Http::new(args.required("api")?)?;
+    let moto = Http::new(args.required("moto")?)?;
+    let log = args.required("log")?.to_owned();
+    let config = Config {
+        developer: args.get("developer", "bench-dev@example.com".to_owned())?,
+        users: args.get("users", 20)?,
+        grid_rounds: args.get("grid-rounds", 10)?,
+        grid_clients: args.get("grid-clients", 200)?,
+        open_rounds: args.get("open-rounds", 3)?,
+        open_clients: args.get("open-clients", 300)?,
+        open_capacity: args.get("open-capacity", 100)?,
+    };
+    if config.users == 0 {
+        return Err("--users must be at least 1".into());
+    }
+    let limit = Duration::from_secs(args.get("timeout-secs", 900)?);
+    tokio::time::timeout(limit, scenarios(&api, &moto, Path::new(&log), &config))
+        .await
+        .map_err(|_| format!("did not finish within {limit:?}"))?
+}
+
+async fn scenarios(api: &Http, moto: &Http, log: &Path, config: &Config) -> Result<bool, String> {
+    // events-api and bookings-api may not be merged into the dev server yet.
+    let probes = [
+        (Method::POST, "/v1/events"),
+        (Method::POST, "/v1/events/x/holds"),
+        (Method::GET, "/v1/events/x/availability"),
+    ];
+    for (method, path) in probes {
+        let body = (method == Method::POST).then(|| json!({}));
+        let probe = api.send(method.clone(), path, None, body.as_ref()).await?;
+        if probe.status == StatusCode::NOT_FOUND && probe.code() == "ROUTE_NOT_FOUND" {
+            println!(
+                "Contention: SKIPPED, the dev server does not serve {method} {path} yet (404 ROUTE_NOT_FOUND)"
+            );
+            return Ok(true);
+        }
+    }
+
+    let started = Instant::now();
+    let developer = sign_in(api, moto, &config.developer).await?;
+    if developer.role != "developer" {
+        return Err(format!(
+            "{} signed in as {:?}, not developer: is BOOTSTRAP_DEVELOPER_EMAIL set?",
+            config.developer, developer.role
+        ));
+    }
+    let nonce = unix_secs();
+    let mut users = Vec::with_capacity(config.users);
+    for i in 0..config.users {
+        users.push(sign_in(api, moto, &format!("bench-{nonce}-{i}@example.com")).await?);
+    }
+    println!(
+        "Contention: {} attendees and 1 developer signed in ({:.1} s)",
+        users.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let units: Vec<Value> = (1..=GRID_UNITS)
+        .map(|i| json!({ "id": format!("T{i}"), "label": format!("Table {i}"), "seats": 4, "price_cents": 10_000 }))
+        .collect();
+    let grid_event = create_event(
+        api,
+        &developer,
+        "Bench grid",
+        json!({ "mode": "grid", "units": units }),
+    )
+    .await?;
+    let grid = grid_scenario(api, &users, &grid_event, config).await?;
+
+    let layout = json!({ "mode": "open", "capacity": config.open_capacity, "price_cents": 2_500 });
+    let open_event = create_event(api, &developer, "Bench open", layout).await?;
+    let open = open_scenario(api, &users, &open_event, config).await?;
+
+    // The dev server writes each log line as it happens; give the last ones a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let capacity = consumed_capacity(log)?;
+    print(
+        &format!(
+            "Scenario A: grid, {GRID_UNITS} units, {} clients × {} rounds, each holding 2 overlapping units",
+            config.grid_clients, config.grid_rounds
+        ),
+        &grid,
+        capacity.get(&grid_event),
+    );
+    print(
+        &format!(
+            "Scenario B: open, capacity {}, {} clients × {} rounds, each holding 1 place",
+            config.open_capacity, config.open_clients, config.open_rounds
+        ),
+        &open,
+        capacity.get(&open_event),
+    );
+    Ok(grid.ok() && open.ok())
+}
+
+async fn grid_scenario(
+    api: &Http,
+    users: &[User],
+    event: &str,
+    config: &Config,
+) -> Result<Stats, String> {
+    let mut stats = Stats::default();
+    let path = format!("/v1/events/{event}/holds");
+    for round in 0..config.grid_rounds {
+        // Neighbouring pairs (T1,T2), (T2,T3), ..: every pair overlaps two others.
+        let asked: Vec<(usize, Vec<String>)> = (0..config.grid_clients)
+            .map(|i| {
+                let first = (i + round) % (GRID_UNITS - 1) + 1;
+                (
+                    i % users.len(),
+                    vec![format!("T{first}"), format!("T{}", first + 1)],
+                )
+            })
+            .collect();
+        let bodies = asked
+            .iter()
+            .map(|(user, units)| (*user, json!({ "units": units })))
+            .collect();
+        let (replies, elapsed) = burst(api, &path, users, bodies).await;
+        stats.busy += elapsed;
+
+        let mut winners = Vec::new();
+        let mut claims: BTreeMap<String, u64> = BTreeMap::new();
+        for ((user, units), reply) in asked.iter().zip(&replies) {
+            let Some(booking) = stats.tally(reply, "UNITS_UNAVAILABLE") else {
+                continue;
+            };
+            let held: Vec<String> = booking["units"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect();
+            if &held != units || booking["status"] != "held" {
+                stats
+                    .failures
+                    .push(format!("round {round}: asked for {units:?}, got {booking}"));
+            }
+            for unit in held {
+                *claims.entry(unit).or_default() += 1;
+            }
+            winners.push((*user, booking["id"].as_str().unwrap_or_default().to_owned()));
+        }
+        let oversold: u64 = claims.values().map(|n| n - 1).sum();
+        stats.oversold += oversold;
+        if oversold > 0 {
+            stats.failures.push(format!(
+                "round {round}: units held by more than one winner: {claims:?}"
+            ));
+        }
+        let expected: BTreeMap<String, String> = claims
+            .keys()
+            .map(|u| (u.clone(), "held".to_owned()))
+            .collect();
+        let shown = grid_taken(api, event).await?;
+        if shown != expected {
+            stats.failures.push(format!(
+                "round {round}: availability shows {shown:?}, the winners hold {expected:?}"
+            ));
+        }
+        release(api, users, &winners, &mut stats.failures).await;
+        let after = grid_taken(api, event).await?;
+        if !after.is_empty() {
+            stats.failures.push(format!(
+                "round {round}: after releasing every hold, still taken: {after:?}"
+            ));
+        }
+        println!(
+            "  grid round {round:>2}: {} held, {} answered, {:.0} ms",
+            winners.len(),
+            replies.len(),
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
+    Ok(stats)
+}
+
+async fn open_scenario(
+    api: &Http,
+    users: &[User],
+    event: &str,
+    config: &Config,
+) -> Result<Stats, String> {
+    let mut stats = Stats::default();
+    let path = format!("/v1/events/{event}/holds");
+    let capacity = config.open_capacity;
+    for round in 0..config.open_rounds {
+        let bodies: Vec<(usize, Value)> = (0..config.open_clients)
+            .map(|i| (i % users.len(), json!({ "quantity": 1 })))
+            .collect();
+        let owners: Vec<usize> = bodies.iter().map(|(user, _)| *user).collect();
+        let (replies, elapsed) = burst(api, &path, users, bodies).await;
+        stats.busy += elapsed;
+
+        let mut winners = Vec::new();
+        let mut sold = 0;
+        for (user, reply) in owners.iter().zip(&replies) {
+            let Some(booking) = stats.tally(reply, "SOLD_OUT") else {
+                continue;
+            };
+            sold += booking["quantity"].as_u64().unwrap_or(0);
+            winners.push((*user, booking["id"].as_str().unwrap_or_default().to_owned()));
+        }
+        let oversold = sold.saturating_sub(capacity);
+        stats.oversold += oversold;
+        if sold != capacity {
+            stats.failures.push(format!(
+                "round {round}: {sold} places held, capacity {capacity}"
+            ));
+        }
+        let remaining = open_remaining(api, event, capacity).await?;
+        if remaining != capacity.saturating_sub(sold) {
+            stats.failures.push(format!(
+                "round {round}: availability says {remaining} remaining after {sold} held"
+            ));
+        }
+        release(api, users, &winners, &mut stats.failures).await;
+        let after = open_remaining(api, event, capacity).await?;
+        if after != capacity {
+            stats.failures.push(format!(
+                "round {round}: {after} remaining after releasing every hold, not {capacity}"
+            ));
+        }
+        println!(
+            "  open round {round:>2}: {sold} held, {} answered, remaining {remaining}, {:.0} ms",
+            replies.len(),
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
+    Ok(stats)
+}
+
+/// Sends every hold at the same instant (all tasks wait at a barrier); the
+/// replies in request order and the wall time from release to the last answer.
+async fn burst(
+    api: &Http,
+    path: &str,
+    users: &[User],
+    bodies: Vec<(usize, Value)>,
+) -> (Vec<Result<Reply, String>>, Duration) {
+    let count = bodies.len();
+    let gate = Arc::new(Barrier::new(count + 1));
+    let mut tasks = JoinSet::new();
+    for (index, (user, body)) in bodies.into_iter().enumerate() {
+        let (api, path, token, gate) = (
+            api.clone(),
+            path.to_owned(),
+            users[user].token.clone(),
+            gate.clone(),
+        );
+        tasks.spawn(async move {
+            gate.wait().await;
+            (
+                index,
+                api.send(Method::POST, &path, Some(&token), Some(&body))
+                    .await,
+            )
+        });
+    }
+    gate.wait().await;
+    let started = Instant::now();
+    let mut replies: Vec<Result<Reply, String>> = (0..count)
+        .map(|_| Err("the task failed".to_owned()))
+        .collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((index, reply)) = joined {
+            replies[index] = reply;
+        }
+    }
+    (replies, started.elapsed())
+}
+
+/// Releases holds by their owners, all at once.
+async fn release(
+    api: &Http,
+    users: &[User],
+    holds: &[(usize, String)],
+    failures: &mut Vec<String>,
+) {
+    let mut tasks = JoinSet::new();
+    for (user, id) in holds {
+        let (api, token, path) = (
+            api.clone(),
+            users[*user].token.clone(),
+            format!("/v1/bookings/{id}"),
+        );
+        tasks.spawn(async move { api.send(Method::DELETE, &path, Some(&token), None).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(reply))
+                if reply.status == StatusCode::OK && reply.json["status"] == "cancelled" => {}
+            Ok(Ok(reply)) => failures.push(format!("release: {} {}", reply.status, reply.json)),
+            Ok(Err(err)) => failures.push(format!("release: {err}")),
+            Err(err) => failures.push(format!("release: {err}")),
+        }
+    }
+}
+
+async fn availability(api: &Http, event: &str) -> Result<(String, Reply), String> {
+    let path = format!("/v1/events/{event}/availability");
+    let reply = api.send(Method::GET, &path, None, None).await?;
+    let what = format!("GET {path}");
+    Ok((what.clone(), reply.expect(200, &what)?))
+}
+
+/// Units of a grid event that are not available, with their state.
+async fn grid_taken(api: &Http, event: &str) -> Result<BTreeMap<String, String>, String> {
+    let (what, reply) = availability(api, event).await?;
+    let units = match (&reply.json["mode"], reply.json["units"].as_array()) {
+        (mode, Some(units)) if mode == "grid" => units,
+        _ => return Err(format!("{what}: not a grid answer: {}", reply.json)),
+    };
+    Ok(units
+        .iter()
+        .filter(|u| u["state"] != "available")
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap_or("?").to_owned(),
+                u["state"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect())
+}
+
+async fn open_remaining(api: &Http, event: &str, capacity: u64) -> Result<u64, String> {
+    let (what, reply) = availability(api, event).await?;
+    match (
+        &reply.json["mode"],
+        reply.json["capacity"].as_u64(),
+        reply.json["remaining"].as_u64(),
+    ) {
+        (mode, Some(c), Some(remaining)) if mode == "open" && c == capacity => Ok(remaining),
+        _ => Err(format!(
+            "{what}: expected an open answer with capacity {capacity}: {}",
+            reply.json
+        )),
+    }
+}
+
+/// Magic-link sign-in; the link is read back from moto's SES.
+async fn sign_in(api: &Http, moto: &Http, email: &str) -> Result<User, String> {
+    let body = json!({ "email": email });
+    api.send(Method::POST, "/v1/auth/magic-link", None, Some(&body))
+        .await?
+        .expect(202, "POST /v1/auth/magic-link")?;
+    let mut token = None;
+    for _ in 0..50 {
+        let mail = moto
+            .send(Method::GET, "/moto-api/data.json", None, None)
+            .await?
+            .expect(200, "moto data.json")?;
+        token = mail.json["ses"]["Message"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m["destinations"]["ToAddresses"]
+                    .as_array()
+                    .is_some_and(|to| to.iter().any(|a| a == email))
+            })
+            .filter_map(|m| m["body"].as_str().and_then(link_token))
+            .next_back();
+        if token.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = token.ok_or_else(|| format!("no sign-in mail for {email} in moto's SES"))?;
+    let verified = api
+        .send(
+            Method::POST,
+            "/v1/auth/magic-link/verify",
+            None,
+            Some(&json!({ "token": token })),
+        )
+        .await?
+        .expect(200, "POST /v1/auth/magic-link/verify")?;
+    Ok(User {
+        token: verified.json["access_token"]
+            .as_str()
+            .ok_or("no access_token")?
+            .to_owned(),
+        role: verified.json["user"]["role"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+/// The token of the last `/auth/verify?token=` link in a mail body.
+fn link_token(body: &str) -> Option<String> {
+    const LINK: &str = "/auth/verify?token=";
+    let start = body.rfind(LINK)? + LINK.len();
+    let token: String = body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (token.len() >= 43).then_some(token)
+}
+
+/// A published event starting in 30 days.
+async fn create_event(
+    api: &Http,
+    developer: &User,
+    title: &str,
+    layout: Value,
+) -> Result<String, String> {
+    let starts = unix_secs() + 30 * 86_400;
+    let body = json!({
+        "title": title, "description": "Created by make bench.", "venue": "Bench Hall",
+        "starts_at": rfc3339(starts), "ends_at": rfc3339(starts + 3 * 3_600), "timezone": "UTC",
+        "tags": ["bench"], "currency": "usd", "max_per_booking": 4, "layout": layout
+    });
+    let created = api
+        .send(
+            Method::POST,
+            "/v1/events",
+            Some(&developer.token),
+            Some(&body),
+        )
+        .await?
+        .expect(201, "POST /v1/events")?;
+    let id = created.json["id"]
+        .as_str()
+        .ok_or("POST /v1/events: no id")?
+        .to_owned();
+    let publish = format!("/v1/events/{id}/publish");
+    api.send(Method::POST, &publish, Some(&developer.token), None)
+        .await?
+        .expect(200, &publish)?;
+    Ok(id)
+}
+
+/// Per event id: how many "hold created" lines, and their total capacity units.
+fn consumed_capacity(log: &Path) -> Result<HashMap<String, (usize, f64)>, String> {
+    let text =
+        std::fs::read_to_string(log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+    let mut by_event: HashMap<String, (usize, f64)> = HashMap::new();
+    for line in text.lines() {
+        let Ok(entry) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let fields = &entry["fields"];
+        if fields["message"] != "hold created" {
+            continue;
+        }
+        if let (Some(event), Some(units)) = (
+            fields["event_id"].as_str(),
+            fields["consumed_capacity"].as_f64(),
+        ) {
+            let total = by_event.entry(event.to_owned()).or_default();
+            total.0 += 1;
+            total.1 += units;
+        }
+    }
+    Ok(by_event)
+}
+
+fn print(title: &str, stats: &Stats, capacity: Option<&(usize, f64)>) {
+    let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    let mut latencies = stats.latencies.clone();
+    latencies.sort_unstable();
+    let seconds = stats.busy.as_secs_f64().max(1e-9);
+    println!("\n{title}");
+    println!(
+        "  hold requests   {} attempted, {} held (201), {} conflicts (409), {} errors",
+        stats.attempts, stats.holds, stats.conflicts, stats.errors
+    );
+    println!(
+        "  throughput      {:.0} attempted holds/s, {:.0} successful holds/s ({:.2} s of bursts)",
+        stats.attempts as f64 / seconds,
+        stats.holds as f64 / seconds,
+        seconds
+    );
+    println!(
+        "  latency         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (every hold request)",
+        ms(quantile(&latencies, 0.5).as_ref()),
+        ms(quantile(&latencies, 0.99).as_ref()),
+        ms(latencies.last())
+    );
+    println!("  oversold        {}", stats.oversold);
+    match capacity {
+        Some(&(lines, total)) => println!(
+            "  DynamoDB        {:.2} capacity units per successful hold (mean of {lines} \"hold created\" log lines)",
+            total / lines as f64
+        ),
+        None => println!("  DynamoDB        n/a (no \"hold created\" log line for this event)"),
+    }
+    for sample in &stats.error_samples {
+        println!("  error sample    {sample}");
+    }
+    println!(
+        "  checks          {}",
+        if stats.ok() { "PASS" } else { "FAIL" }
+    );
+    for failure in &stats.failures {
+        println!("  FAIL {failure}");
+    }
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// `2030-01-31T18:00:00Z` (days to civil date: H. Hinnant's algorithm).
+fn rfc3339(unix: u64) -> String {
+    let (days, secs) = ((unix / 86_400) as i64, unix % 86_400);
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
