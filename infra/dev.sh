@@ -50,4 +50,11 @@ Ctrl-C stops the server and the emulators.
 
 INFO
 
-cargo run -p dev-server
+# In the background and waited for, so a TERM (not only a terminal's Ctrl-C,
+# which reaches the whole process group) also stops the server: bash runs
+# traps only between commands, and `wait` is one it can interrupt.
+cargo run -p dev-server &
+server=$!
+trap 'kill "$server" 2>/dev/null; exit 130' INT
+trap 'kill "$server" 2>/dev/null; exit 143' TERM
+wait "$server"
