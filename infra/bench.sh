@@ -115,6 +115,7 @@ if [ "$PART" != startup ]; then
     _log "contention: release dev server on 127.0.0.1:$API_PORT (log: ${STATE#"$REPO_ROOT"/}/dev-server.log)"
     (
         export PORT="$API_PORT" BOOTSTRAP_DEVELOPER_EMAIL=bench-dev@example.com
+        export STRIPE_API_BASE="http://127.0.0.1:$API_PORT/"
         export MAGIC_LINK_LIMIT_PER_IP=100000 MAGIC_LINK_LIMIT_PER_EMAIL=100000
         exec "$DEV_SERVER"
     ) </dev/null >"$STATE/dev-server.log" 2>"$STATE/dev-server.err" &

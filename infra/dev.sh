@@ -33,6 +33,8 @@ export MAIL_FROM="${MAIL_FROM:-no-reply@tickets.local}"
 export BOOTSTRAP_DEVELOPER_EMAIL="${BOOTSTRAP_DEVELOPER_EMAIL:-}"
 export RUST_LOG="${RUST_LOG:-info}"
 export PORT
+# The fake Stripe answers on the dev server's own port (infra/fake-stripe).
+export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$PORT/}"
 
 cat <<INFO
 
@@ -43,6 +45,9 @@ Local stack is up (state and logs in .cache/run/dev/):
   sent mail       curl -s $AWS_ENDPOINT_URL/moto-api/data.json | python3 -m json.tool
                   (the .ses.Message[] list; sender $MAIL_FROM)
   developer       ${BOOTSTRAP_DEVELOPER_EMAIL:-none; set BOOTSTRAP_DEVELOPER_EMAIL=you@example.com to get the developer role}
+  fake Stripe     $STRIPE_API_BASE (PaymentIntents, Refunds); after a checkout, pay with
+                  curl -XPOST http://127.0.0.1:$PORT/dev/stripe/payment_intents/<id>/succeed
+                  (it sends the signed webhook to /v1/webhooks/stripe)
 
 Building and starting the dev server (cargo run -p dev-server). The first
 build compiles the AWS SDKs: a few minutes on two cores; later runs take seconds.

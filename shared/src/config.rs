@@ -35,6 +35,10 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    pub fn expose_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -59,6 +63,57 @@ pub struct SignInConfig {
     pub bootstrap_developer_email: Option<String>,
     pub magic_link_limit_per_email: u32,
     pub magic_link_limit_per_ip: u32,
+}
+
+/// Where mail comes from and where its links point.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `FRONTEND_URL`, without a trailing slash.
+    pub frontend_url: String,
+    /// `MAIL_FROM`: a verified SES identity.
+    pub mail_from: String,
+}
+
+impl MailConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let env = app_env(src)?;
+        let required = |name: &'static str, local_default: &str| match (src.value(name), env) {
+            (Some(v), _) => Ok(v),
+            (None, AppEnv::Local) => Ok(local_default.to_owned()),
+            (None, AppEnv::Production) => Err(ConfigError::Missing(name)),
+        };
+        let frontend_url = required("FRONTEND_URL", "http://localhost:3000")?;
+        if !(frontend_url.starts_with("https://") || frontend_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "FRONTEND_URL",
+                reason: "must start with https:// or http://".into(),
+            });
+        }
+        Ok(Self {
+            frontend_url: frontend_url.trim_end_matches('/').to_owned(),
+            mail_from: required("MAIL_FROM", "no-reply@tickets.local")?,
+        })
+    }
+}
+
+/// Stripe, for the functions that take or give back money.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// `STRIPE_SECRET_KEY`: required in production.
+    pub secret_key: Secret,
+    /// `STRIPE_API_BASE`, ending in `/`: Stripe's own API in production
+    /// unless set; the fake Stripe of the local stack otherwise.
+    pub api_base: String,
+}
+
+/// The Stripe webhook endpoint's signing secret (`STRIPE_WEBHOOK_SECRET`).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub signing_secret: Secret,
 }
 
 /// Where configuration values come from; the process environment in
@@ -125,28 +180,74 @@ impl SignInConfig {
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let env = app_env(src)?;
-        let required = |name: &'static str, local_default: &str| match (src.value(name), env) {
-            (Some(v), _) => Ok(v),
-            (None, AppEnv::Local) => Ok(local_default.to_owned()),
-            (None, AppEnv::Production) => Err(ConfigError::Missing(name)),
-        };
-        let frontend_url = required("FRONTEND_URL", "http://localhost:3000")?;
-        if !(frontend_url.starts_with("https://") || frontend_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                name: "FRONTEND_URL",
-                reason: "must start with https:// or http://".into(),
-            });
-        }
+        let mail = MailConfig::from_source(src)?;
         Ok(Self {
-            frontend_url: frontend_url.trim_end_matches('/').to_owned(),
-            mail_from: required("MAIL_FROM", "no-reply@tickets.local")?,
+            frontend_url: mail.frontend_url,
+            mail_from: mail.mail_from,
             bootstrap_developer_email: src
                 .value("BOOTSTRAP_DEVELOPER_EMAIL")
                 .map(|e| e.to_lowercase()),
             magic_link_limit_per_email: positive(src, "MAGIC_LINK_LIMIT_PER_EMAIL", 5)?,
             magic_link_limit_per_ip: positive(src, "MAGIC_LINK_LIMIT_PER_IP", 30)?,
         })
+    }
+}
+
+/// Stripe's API; the local stack's fake Stripe listens on the dev server.
+const STRIPE_API_BASE: &str = "https://api.stripe.com/";
+const LOCAL_STRIPE_API_BASE: &str = "http://127.0.0.1:8080/";
+const LOCAL_STRIPE_SECRET_KEY: &str = "sk_test_local_fake_stripe";
+/// Shared by the local fake Stripe (which signs) and the local webhook.
+pub const LOCAL_STRIPE_WEBHOOK_SECRET: &str =
+    "whsec_local_development_only_never_use_in_production";
+
+impl PaymentsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let env = app_env(src)?;
+        let secret_key = match (src.value("STRIPE_SECRET_KEY"), env) {
+            (Some(key), _) => Secret(key),
+            (None, AppEnv::Local) => Secret(LOCAL_STRIPE_SECRET_KEY.to_owned()),
+            (None, AppEnv::Production) => return Err(ConfigError::Missing("STRIPE_SECRET_KEY")),
+        };
+        let api_base = match (src.value("STRIPE_API_BASE"), env) {
+            (Some(base), _) => base,
+            (None, AppEnv::Local) => LOCAL_STRIPE_API_BASE.to_owned(),
+            (None, AppEnv::Production) => STRIPE_API_BASE.to_owned(),
+        };
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "STRIPE_API_BASE",
+                reason: "must start with https:// or http://".into(),
+            });
+        }
+        Ok(Self {
+            secret_key,
+            api_base: format!("{}/", api_base.trim_end_matches('/')),
+        })
+    }
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let signing_secret = match (src.value("STRIPE_WEBHOOK_SECRET"), app_env(src)?) {
+            (Some(s), AppEnv::Production) if s.len() < MIN_SECRET_BYTES => {
+                return Err(ConfigError::WeakSecret("STRIPE_WEBHOOK_SECRET"));
+            }
+            (Some(s), _) => Secret(s),
+            (None, AppEnv::Local) => Secret(LOCAL_STRIPE_WEBHOOK_SECRET.to_owned()),
+            (None, AppEnv::Production) => {
+                return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET"));
+            }
+        };
+        Ok(Self { signing_secret })
     }
 }
 
@@ -266,5 +367,39 @@ mod tests {
         let cfg =
             Config::from_source(&source(&[("JWT_SECRET", STRONG), ("TABLE_NAME", "t")])).unwrap();
         assert!(!format!("{cfg:?}").contains(STRONG));
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_stripe_keys() {
+        assert_eq!(
+            PaymentsConfig::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing("STRIPE_SECRET_KEY")
+        );
+        assert_eq!(
+            WebhookConfig::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing("STRIPE_WEBHOOK_SECRET")
+        );
+    }
+
+    #[test]
+    fn production_refuses_a_short_webhook_secret() {
+        assert_eq!(
+            WebhookConfig::from_source(&source(&[("STRIPE_WEBHOOK_SECRET", "whsec_short")]))
+                .unwrap_err(),
+            ConfigError::WeakSecret("STRIPE_WEBHOOK_SECRET")
+        );
+    }
+
+    #[test]
+    fn production_talks_to_stripe_itself_unless_told_otherwise() {
+        let cfg =
+            PaymentsConfig::from_source(&source(&[("STRIPE_SECRET_KEY", "sk_live_x")])).unwrap();
+        assert_eq!(cfg.api_base, "https://api.stripe.com/");
+        let local = PaymentsConfig::from_source(&source(&[
+            ("APP_ENV", "local"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:9999"),
+        ]))
+        .unwrap();
+        assert_eq!(local.api_base, "http://127.0.0.1:9999/");
     }
 }

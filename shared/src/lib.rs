@@ -12,6 +12,8 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "mail")]
 pub mod mail;
+#[cfg(feature = "payments")]
+pub mod payments;
 pub mod sale;
 pub mod state;
 pub mod store;

@@ -10,6 +10,15 @@ pub struct OutgoingMail {
     pub html: String,
 }
 
+/// Text made safe to put inside HTML (and its attributes).
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("sending mail failed: {0}")]
 pub struct MailError(String);

@@ -7,6 +7,7 @@ use crate::auth::AccessTokens;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
+use crate::domain::ticket::TicketKey;
 use crate::store::Store;
 
 /// What every API function holds: built once per cold start, cloned cheaply
@@ -18,6 +19,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub tokens: Arc<AccessTokens>,
     pub cursors: CursorKey,
+    pub ticket_key: TicketKey,
 }
 
 impl AppState {
@@ -25,12 +27,14 @@ impl AppState {
         let store = Store::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name);
         let tokens = Arc::new(AccessTokens::new(config.jwt_secret.expose()));
         let cursors = CursorKey::derive(config.jwt_secret.expose());
+        let ticket_key = TicketKey::derive(config.jwt_secret.expose());
         Self {
             config: Arc::new(config),
             store,
             clock,
             tokens,
             cursors,
+            ticket_key,
         }
     }
 

@@ -14,21 +14,32 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use bookings_api::BookingsState;
+use dev_server::Functions;
+use fake_stripe::FakeStripe;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::AppState;
 use shared::clock::ManualClock;
 use shared::config::{AppEnv, Config, SignInConfig};
+use shared::config::{MailConfig, PaymentsConfig, Secret, WebhookConfig};
 use shared::mail::Mailer;
+use shared::payments::Payments;
+use stripe_webhook::WebhookState;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
 pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 
+/// The webhook secret the test apps verify and their fake Stripe signs with.
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_integration_tests_only_of_enough_length";
+
 pub struct TestApp {
     pub router: Router,
     pub clock: Arc<ManualClock>,
     pub state: AuthState,
+    /// A fake Stripe of this app's own, on a free port.
+    pub stripe: FakeStripe,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -87,11 +98,43 @@ impl TestApp {
             mailer: Mailer::new(&aws, &sign_in.mail_from),
             sign_in: Arc::new(sign_in),
         };
+        let stripe = FakeStripe::new(STRIPE_WEBHOOK_SECRET, None);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("a free port for the fake Stripe");
+        let stripe_base = format!("http://{}/", listener.local_addr().expect("bound"));
+        tokio::spawn(axum::serve(listener, stripe.router()).into_future());
+        let payments = Payments::new(&PaymentsConfig {
+            secret_key: Secret::new("sk_test_integration"),
+            api_base: stripe_base,
+        })
+        .expect("a Stripe client");
+        let mail = MailConfig {
+            frontend_url: "http://localhost:3000".into(),
+            mail_from: env("MAIL_FROM"),
+        };
+        let functions = Functions {
+            bookings: BookingsState {
+                app: state.app.clone(),
+                payments: payments.clone(),
+            },
+            webhook: WebhookState {
+                app: state.app.clone(),
+                payments,
+                mailer: Mailer::new(&aws, &mail.mail_from),
+                mail: Arc::new(mail),
+                webhook: Arc::new(WebhookConfig {
+                    signing_secret: Secret::new(STRIPE_WEBHOOK_SECRET),
+                }),
+            },
+            auth: state.clone(),
+        };
         // A distinct (never contacted) address per app keeps per-IP limits apart.
         let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();
         let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
         Self {
-            router: dev_server::app(state.clone()),
+            router: dev_server::app(functions),
+            stripe,
             clock,
             state,
             client_ip,
@@ -156,6 +199,34 @@ impl TestApp {
             None => builder.body(Body::empty()),
         };
         self.send(request.expect("valid request")).await
+    }
+
+    /// A raw webhook delivery, as Stripe POSTs it.
+    pub async fn deliver(&self, body: &str, signature: Option<&str>) -> Response {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/webhooks/stripe")
+            .header("content-type", "application/json");
+        if let Some(signature) = signature {
+            builder = builder.header("stripe-signature", signature);
+        }
+        self.send(
+            builder
+                .body(Body::from(body.to_owned()))
+                .expect("valid request"),
+        )
+        .await
+    }
+
+    /// The customer pays: the fake Stripe marks the PaymentIntent paid and
+    /// its signed `payment_intent.succeeded` delivery reaches the webhook.
+    pub async fn pay(&self, payment_intent_id: &str) -> Response {
+        let delivery = self
+            .stripe
+            .succeed(payment_intent_id, self.clock_now().unix_timestamp())
+            .expect("a PaymentIntent the fake Stripe made");
+        self.deliver(&delivery.body, Some(&delivery.signature))
+            .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use shared::auth::{Admin, RequireRole};
 use shared::domain::booking::Booking;
 use shared::domain::hold::Holder;
+use shared::domain::ticket::tickets_for;
 use shared::domain::{Email, user};
 use shared::http::{Json, PathParam};
 use shared::sale::{self, Order};
@@ -50,5 +51,12 @@ pub async fn sell(
         user_id: caller.user_id,
     };
     let booking = sale::sell(&app, order).await?;
+    // Paid at the door: the tickets come at once. The event was just read by
+    // the sale; reading it again keeps `sell` free of ticket concerns.
+    if let Some(event) = app.store.event(&booking.event_id).await? {
+        app.store
+            .issue_tickets(&tickets_for(&booking, &event))
+            .await?;
+    }
     Ok((StatusCode::CREATED, Json(booking)))
 }

@@ -1,6 +1,6 @@
 //! The sign-in email: plain text and HTML, built without I/O.
 
-use shared::mail::OutgoingMail;
+use shared::mail::{OutgoingMail, escape_html as escape};
 
 pub fn magic_link_mail(
     brand: &str,
@@ -31,13 +31,6 @@ pub fn magic_link_mail(
         text,
         html,
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ const LISTING: &str = "my-bookings";
 
 /// The booking as the caller may see it: their own, or any for staff and
 /// above. Anyone else learns nothing, not even that it exists.
-async fn visible_booking(
+pub(crate) async fn visible_booking(
     app: &AppState,
     caller: &Authenticated,
     id: &str,
@@ -22,6 +22,23 @@ async fn visible_booking(
         .filter(|b| b.user_id == caller.user_id || caller.role.includes(Role::Staff))
         .map(|b| b.as_of(app.clock.now()))
         .ok_or_else(|| ApiError::not_found("booking"))
+}
+
+/// The caller's own booking; staff may see others' but not act for them.
+pub(crate) async fn owned_booking(
+    app: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    action: &str,
+) -> Result<Booking, ApiError> {
+    let booking = visible_booking(app, caller, id).await?;
+    if booking.user_id != caller.user_id {
+        return Err(ApiError::forbidden(
+            "NOT_OWNER",
+            format!("only the holder may {action}"),
+        ));
+    }
+    Ok(booking)
 }
 
 /// One booking (lapsed holds read as `expired`).
@@ -48,13 +65,7 @@ pub async fn release(
     caller: Authenticated,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Booking>, ApiError> {
-    let booking = visible_booking(&app, &caller, &id).await?;
-    if booking.user_id != caller.user_id {
-        return Err(ApiError::forbidden(
-            "NOT_OWNER",
-            "only the holder may release a hold",
-        ));
-    }
+    let booking = owned_booking(&app, &caller, &id, "release a hold").await?;
     let not_held = |status: BookingStatus| {
         ApiError::conflict(
             "BOOKING_NOT_HELD",

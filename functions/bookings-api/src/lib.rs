@@ -1,35 +1,70 @@
-//! bookings-api: holds on events, the caller's bookings, releasing a hold.
-//! (Checkout and tickets join in the payments work.)
+//! bookings-api: holds on events, the caller's bookings, releasing a hold,
+//! checkout through Stripe and the tickets of a confirmed booking.
 
 mod bookings;
+mod checkout;
 mod holds;
+mod tickets;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use shared::AppState;
+use shared::config::PaymentsConfig;
+use shared::payments::Payments;
 use utoipa::OpenApi;
 
+/// bookings-api's state: the common state plus the Stripe client.
+#[derive(Clone)]
+pub struct BookingsState {
+    pub app: AppState,
+    pub payments: Payments,
+}
+
+impl FromRef<BookingsState> for AppState {
+    fn from_ref(state: &BookingsState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl BookingsState {
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let (app, _aws) = AppState::from_env().await?;
+        let payments = Payments::new(&PaymentsConfig::from_env()?)?;
+        Ok(Self { app, payments })
+    }
+}
+
 /// The function as Lambda serves it.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: BookingsState) -> Router {
     shared::http::finish(routes(state))
 }
 
 /// The bare routes, for the dev server to merge with other functions'.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: BookingsState) -> Router {
     Router::new()
         .route("/v1/events/{id}/holds", post(holds::create))
         .route(
             "/v1/bookings/{id}",
             get(bookings::show).delete(bookings::release),
         )
+        .route("/v1/bookings/{id}/checkout", post(checkout::checkout))
+        .route("/v1/bookings/{id}/tickets", get(tickets::list))
         .route("/v1/me/bookings", get(bookings::mine))
         .with_state(state)
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(holds::create, bookings::show, bookings::release, bookings::mine),
-    tags((name = "bookings", description = "Holds and bookings"))
+    paths(
+        holds::create,
+        bookings::show,
+        bookings::release,
+        bookings::mine,
+        checkout::checkout,
+        tickets::list
+    ),
+    tags((name = "bookings", description = "Holds, bookings, checkout and tickets"))
 )]
 struct ApiDoc;
 

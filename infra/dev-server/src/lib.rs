@@ -4,20 +4,61 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use auth_api::AuthState;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use bookings_api::BookingsState;
+use shared::config::{MailConfig, PaymentsConfig, WebhookConfig};
+use shared::mail::Mailer;
+use shared::payments::Payments;
+use stripe_webhook::WebhookState;
 use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 
+/// Each function's state, sharing one common state (one set of clients).
+#[derive(Clone)]
+pub struct Functions {
+    pub auth: AuthState,
+    pub bookings: BookingsState,
+    pub webhook: WebhookState,
+}
+
+impl Functions {
+    /// From the environment, like each Lambda function at its cold start.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let auth = AuthState::from_env().await?;
+        let aws = shared::state::load_aws().await;
+        let payments = Payments::new(&PaymentsConfig::from_env()?)?;
+        let mail = MailConfig::from_env()?;
+        Ok(Self {
+            bookings: BookingsState {
+                app: auth.app.clone(),
+                payments: payments.clone(),
+            },
+            webhook: WebhookState {
+                app: auth.app.clone(),
+                payments,
+                mailer: Mailer::new(&aws, &mail.mail_from),
+                mail: Arc::new(mail),
+                webhook: Arc::new(WebhookConfig::from_env()?),
+            },
+            auth,
+        })
+    }
+}
+
 /// Every API function's routes on one router.
-pub fn app(state: AuthState) -> Router {
-    let core = state.app.clone();
-    let routes = auth_api::routes(state)
+pub fn app(functions: Functions) -> Router {
+    let core = functions.auth.app.clone();
+    let routes = auth_api::routes(functions.auth)
         .merge(admin_api::routes(core.clone()))
         .merge(events_api::routes(core.clone()))
-        .merge(bookings_api::routes(core));
+        .merge(bookings_api::routes(functions.bookings))
+        .merge(stripe_webhook::routes(functions.webhook))
+        .merge(checkin_api::routes(core));
     shared::http::finish(routes)
 }
 
@@ -68,6 +109,8 @@ pub fn openapi() -> OpenApi {
         admin_api::openapi(),
         events_api::openapi(),
         bookings_api::openapi(),
+        stripe_webhook::openapi(),
+        checkin_api::openapi(),
     ] {
         doc.merge(part);
     }

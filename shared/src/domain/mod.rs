@@ -5,10 +5,12 @@ pub mod booking;
 pub mod email;
 pub mod event;
 pub mod hold;
+pub mod payment;
 pub mod rate_limit;
 pub mod role;
 pub mod secret_token;
 pub mod settings;
+pub mod ticket;
 pub mod user;
 
 pub use email::Email;

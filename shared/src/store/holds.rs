@@ -16,7 +16,9 @@ use super::audit::audit_item;
 use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
 use super::paging::Page;
-use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
+use super::{
+    Item, Store, StoreError, build_error, classify, condition_failed_at, transaction_applied,
+};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Allocation, Booking, BookingSource, BookingStatus};
@@ -41,8 +43,12 @@ pub enum HoldOutcome {
     EventChanged,
 }
 
+/// Index attributes only a held booking carries; every transition out of
+/// `held` removes them.
+pub(super) const HELD_INDEX_ATTRIBUTES: &str = "GSI2PK, GSI2SK";
+
 #[derive(Debug, Clone, Copy)]
-enum ShardChange {
+pub(super) enum ShardChange {
     Take,
     GiveBack,
 }
@@ -89,7 +95,13 @@ impl Store {
     ) -> Result<HoldOutcome, StoreError> {
         let mut writes = vec![self.event_guard(event)?];
         for unit_id in unit_ids {
-            writes.push(self.unit_taken(&event.id, unit_id, &booking, now)?);
+            writes.push(self.unit_taken(
+                &event.id,
+                unit_id,
+                &booking.id,
+                booking.hold_expires_at,
+                now,
+            )?);
         }
         writes.push(self.create(booking_item(&booking))?);
         if let Some(entry) = audit {
@@ -200,20 +212,13 @@ impl Store {
                 }
             }
         }
-        match self.transact(writes).await {
-            Ok(_) => {
-                let mut released = booking.clone();
-                released.status = BookingStatus::Cancelled;
-                released.updated_at = now;
-                Ok(Some(released))
-            }
-            Err(StoreError::TransactionCanceled { reasons })
-                if condition_failed_at(&reasons, 0) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(err),
+        if !transaction_applied(self.transact(writes).await)? {
+            return Ok(None);
         }
+        let mut released = booking.clone();
+        released.status = BookingStatus::Cancelled;
+        released.updated_at = now;
+        Ok(Some(released))
     }
 
     /// Marks the event's lapsed holds expired and gives their places back.
@@ -332,21 +337,8 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<HashMap<String, UnitState>, StoreError> {
         let (pk, _) = keys::unit(event_id, "");
-        let items = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :unit)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":unit", s("UNIT#"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)?;
-        items
+        self.items_under(&pk, "UNIT#")
+            .await?
             .iter()
             .map(|item| {
                 let state = match get_s(item, "state")? {
@@ -469,13 +461,16 @@ impl Store {
         Ok(TransactWriteItem::builder().update(freeze).build())
     }
 
-    /// The unit goes to `booking` if it is free: never written, available, or
-    /// held by a hold whose time ran out (lazy expiry).
-    fn unit_taken(
+    /// The unit goes to the booking, held until `hold_expires_at` or booked
+    /// when that is `None`, if it is free: never written, available, held by
+    /// a hold whose time ran out (lazy expiry), or held by this booking (a
+    /// paid hold becoming booked).
+    pub(super) fn unit_taken(
         &self,
         event_id: &str,
         unit_id: &str,
-        booking: &Booking,
+        booking_id: &str,
+        hold_expires_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<TransactWriteItem, StoreError> {
         let (pk, sk) = keys::unit(event_id, unit_id);
@@ -483,15 +478,16 @@ impl Store {
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .condition_expression(
-                "attribute_not_exists(PK) OR #state = :available OR (#state = :held AND hold_expires_at <= :now)",
+                "attribute_not_exists(PK) OR #state = :available \
+                 OR (#state = :held AND (hold_expires_at <= :now OR booking_id = :booking))",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":available", s("available"))
             .expression_attribute_values(":held", s("held"))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":unit", s(unit_id))
-            .expression_attribute_values(":booking", s(&booking.id));
-        let update = match booking.hold_expires_at {
+            .expression_attribute_values(":booking", s(booking_id));
+        let update = match hold_expires_at {
             Some(expires) => update
                 .update_expression(
                     "SET #state = :held, unit_id = :unit, booking_id = :booking, hold_expires_at = :expires",
@@ -528,7 +524,7 @@ impl Store {
     }
 
     /// Takes places from a shard, never below zero, or gives them back.
-    fn shard_changed(
+    pub(super) fn shard_changed(
         &self,
         event_id: &str,
         allocation: Allocation,
@@ -572,7 +568,9 @@ impl Store {
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .update_expression("SET #status = :to, updated_at = :updated_at REMOVE GSI2PK, GSI2SK")
+            .update_expression(format!(
+                "SET #status = :to, updated_at = :updated_at REMOVE {HELD_INDEX_ATTRIBUTES}"
+            ))
             .condition_expression(format!("#status = :held AND {timing}"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
@@ -605,7 +603,7 @@ impl Store {
 
     /// Runs a transaction, retrying with jittered backoff while it is
     /// cancelled only by contention or throttling. Returns the capacity used.
-    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<f64, StoreError> {
+    pub(super) async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<f64, StoreError> {
         let mut attempt = 0;
         loop {
             let result = self

@@ -61,6 +61,27 @@ pub fn booking(id: &str) -> (String, String) {
     (format!("BOOKING#{id}"), "META".into())
 }
 
+/// Tickets live in their booking's partition, numbered from 1.
+pub fn ticket(booking_id: &str, number: u32) -> (String, String) {
+    (
+        format!("BOOKING#{booking_id}"),
+        format!("TICKET#{number:04}"),
+    )
+}
+
+/// An event's tickets in GSI2, for door counts.
+pub fn event_tickets_pk(event_id: &str) -> String {
+    format!("TICKETS#{event_id}")
+}
+
+pub fn payment_intent(id: &str) -> (String, String) {
+    (format!("PI#{id}"), "PI".into())
+}
+
+pub fn stripe_event(id: &str) -> (String, String) {
+    (format!("STRIPE_EVENT#{id}"), "EVT".into())
+}
+
 pub const SETTINGS_PK: &str = "SETTINGS";
 
 pub fn audit(day: &str, at: &str, id: &str) -> (String, String) {

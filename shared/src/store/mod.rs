@@ -10,7 +10,9 @@ mod item;
 mod keys;
 mod limits;
 mod paging;
+mod payments;
 mod sessions;
+mod tickets;
 mod users;
 
 use std::collections::HashMap;
@@ -23,7 +25,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 pub use events::{EventChange, EventQuery, EventSaved};
 pub use holds::{Availability, HoldOutcome, UnitState, is_transient};
 pub use paging::Page;
+pub use payments::ConfirmOutcome;
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
+pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -83,6 +87,24 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Every item of one partition whose sort key starts with `prefix`,
+    /// strongly consistent, all pages.
+    async fn items_under(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", item::s(pk))
+            .expression_attribute_values(":prefix", item::s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)
+    }
+
     /// A put inside a transaction that only creates, never overwrites.
     fn create(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
@@ -103,6 +125,27 @@ impl Store {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+}
+
+/// `false` when a conditional write's condition did not hold.
+fn applied<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// `false` when a transaction was cancelled by its first write's condition
+/// (the item that says whether the change still applies).
+fn transaction_applied<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::TransactionCanceled { reasons }) if condition_failed_at(&reasons, 0) => {
+            Ok(false)
+        }
+        Err(err) => Err(err),
     }
 }
 

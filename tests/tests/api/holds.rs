@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 /// A published event with the given layout, created by this app's developer.
-async fn published_event(app: &TestApp, layout: Value, max_per_booking: u32) -> String {
+pub(crate) async fn published_event(app: &TestApp, layout: Value, max_per_booking: u32) -> String {
     let developer = app.sign_in(&app.developer_email()).await;
     let id = draft_event(app, &developer, layout, max_per_booking).await;
     let published = app
@@ -46,18 +46,18 @@ async fn draft_event(
     created.body["id"].as_str().unwrap().to_owned()
 }
 
-fn grid(units: usize) -> Value {
+pub(crate) fn grid(units: usize) -> Value {
     let units: Vec<Value> = (1..=units)
         .map(|i| json!({ "id": format!("T{i}"), "label": format!("Table {i}"), "seats": 8, "price_cents": 1000 * i }))
         .collect();
     json!({ "mode": "grid", "units": units })
 }
 
-fn open(capacity: u32) -> Value {
+pub(crate) fn open(capacity: u32) -> Value {
     json!({ "mode": "open", "capacity": capacity, "price_cents": 2500 })
 }
 
-async fn hold(app: &TestApp, who: &Session, event_id: &str, body: Value) -> Response {
+pub(crate) async fn hold(app: &TestApp, who: &Session, event_id: &str, body: Value) -> Response {
     app.post(
         &format!("/v1/events/{event_id}/holds"),
         Some(&who.access_token),
@@ -66,7 +66,12 @@ async fn hold(app: &TestApp, who: &Session, event_id: &str, body: Value) -> Resp
     .await
 }
 
-async fn hold_units(app: &TestApp, who: &Session, event_id: &str, units: &[&str]) -> Response {
+pub(crate) async fn hold_units(
+    app: &TestApp,
+    who: &Session,
+    event_id: &str,
+    units: &[&str],
+) -> Response {
     hold(app, who, event_id, json!({ "units": units })).await
 }
 

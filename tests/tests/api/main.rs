@@ -2,8 +2,10 @@
 //! DynamoDB Local and moto.
 
 mod bad_input;
+mod checkin;
 mod events;
 mod holds;
+mod payments;
 mod platform;
 mod roles;
 mod sessions;

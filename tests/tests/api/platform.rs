@@ -95,6 +95,11 @@ fn the_openapi_document_covers_the_contract_built_so_far() {
         ("DELETE", "/v1/bookings/{id}"),
         ("GET", "/v1/me/bookings"),
         ("POST", "/v1/admin/events/{id}/walk-in"),
+        ("POST", "/v1/bookings/{id}/checkout"),
+        ("GET", "/v1/bookings/{id}/tickets"),
+        ("POST", "/v1/webhooks/stripe"),
+        ("POST", "/v1/checkin"),
+        ("GET", "/v1/events/{id}/checkin-stats"),
     ];
     let documented = documented_operations();
     for (method, path) in expected {

@@ -1,0 +1,128 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use shared::auth::Authenticated;
+use shared::domain::booking::{Booking, BookingStatus};
+use shared::domain::payment::platform_fee;
+use shared::http::{Json, PathParam};
+use shared::payments::{CreatedPayment, PaymentRequest, PaymentsError};
+use shared::{ApiError, AppState};
+
+use crate::BookingsState;
+use crate::bookings::owned_booking;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Checkout {
+    payment_intent_id: String,
+    /// For Stripe.js on the client to confirm the payment.
+    client_secret: String,
+    amount_cents: i64,
+    currency: String,
+}
+
+/// Starts paying for a live hold: the booking's Stripe PaymentIntent, for
+/// the amount the server computed. Calling again returns the same one.
+#[utoipa::path(post, path = "/v1/bookings/{id}/checkout", operation_id = "checkout", tag = "bookings",
+    params(("id" = String, Path, description = "Booking id")), security(("bearer" = [])),
+    responses((status = 200, body = Checkout), (status = 401, body = shared::error::Problem),
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
+              (status = 409, description = "not a live hold (expired, released, paid)", body = shared::error::Problem),
+              (status = 503, description = "Stripe did not answer; try again", body = shared::error::Problem)))]
+pub async fn checkout(
+    State(state): State<BookingsState>,
+    caller: Authenticated,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Checkout>, ApiError> {
+    let app: &AppState = &state.app;
+    let booking = owned_booking(app, &caller, &id, "pay for a booking").await?;
+    if booking.status != BookingStatus::Held {
+        return Err(not_payable(booking.status));
+    }
+    let payment = match &booking.payment_intent_id {
+        // Checked out before: the same PaymentIntent, whatever the settings
+        // say now.
+        Some(existing) => state
+            .payments
+            .existing_payment_intent(existing)
+            .await
+            .map_err(|err| unavailable(&booking, err))?,
+        None => new_payment_intent(&state, &booking).await?,
+    };
+    Ok(Json(Checkout {
+        payment_intent_id: payment.payment_intent_id,
+        client_secret: payment.client_secret,
+        amount_cents: booking.amount_cents,
+        currency: booking.currency,
+    }))
+}
+
+/// Creates the booking's PaymentIntent and records it on the booking, as
+/// long as the hold is still live.
+async fn new_payment_intent(
+    state: &BookingsState,
+    booking: &Booking,
+) -> Result<CreatedPayment, ApiError> {
+    let app = &state.app;
+    let settings = app.store.settings().await?;
+    // Without a connected account the platform keeps the whole amount.
+    let destination = settings.stripe_account_id.as_deref().map(|account| {
+        let fee = platform_fee(
+            booking.amount_cents,
+            settings.platform_fee_fixed_cents,
+            settings.platform_fee_basis_points,
+        );
+        (account, fee)
+    });
+    let payment = state
+        .payments
+        .payment_intent(&PaymentRequest {
+            booking_id: &booking.id,
+            amount_cents: booking.amount_cents,
+            currency: &booking.currency,
+            destination,
+        })
+        .await
+        .map_err(|err| unavailable(booking, err))?;
+    let fee_cents = destination.map_or(0, |(_, fee)| fee);
+    let attached = app
+        .store
+        .attach_payment_intent(
+            booking,
+            &payment.payment_intent_id,
+            fee_cents,
+            app.clock.now(),
+        )
+        .await?;
+    if !attached {
+        // The hold ran out or was released meanwhile; an unpaid
+        // PaymentIntent costs nothing and is never confirmed.
+        let now = app.clock.now();
+        let status = app
+            .store
+            .booking(&booking.id)
+            .await?
+            .map(|b| b.as_of(now).status);
+        return Err(not_payable(status.unwrap_or(BookingStatus::Cancelled)));
+    }
+    Ok(payment)
+}
+
+fn unavailable(booking: &Booking, err: PaymentsError) -> ApiError {
+    tracing::error!(error = %err, booking_id = %booking.id, "Stripe did not answer checkout");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "PAYMENTS_UNAVAILABLE",
+        "the payment provider did not answer; try again",
+    )
+}
+
+fn not_payable(status: BookingStatus) -> ApiError {
+    let code = match status {
+        BookingStatus::Expired => "HOLD_EXPIRED",
+        _ => "BOOKING_NOT_HELD",
+    };
+    ApiError::conflict(
+        code,
+        format!("the booking is {}, not a live hold", status.as_str()),
+    )
+}

@@ -1,0 +1,283 @@
+//! Money-side transitions of a booking: its PaymentIntent, confirmation when
+//! the payment arrives (taking the seats again if the hold ran out), refunds,
+//! and the record of Stripe deliveries already handled.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use time::{Duration, OffsetDateTime};
+
+use super::holds::ShardChange;
+use super::item::{get_s, key, n, rfc3339, s};
+use super::keys;
+use super::{
+    Store, StoreError, applied, build_error, classify, condition_failed_at, transaction_applied,
+};
+use crate::domain::booking::{Booking, BookingStatus};
+use crate::domain::event::Event;
+
+/// Stripe retries a delivery for up to three days; a month is ample.
+const STRIPE_EVENT_RETENTION: Duration = Duration::days(30);
+
+#[derive(Debug)]
+pub enum ConfirmOutcome {
+    /// This call confirmed the booking.
+    Confirmed(Box<Booking>),
+    /// An earlier delivery of the same payment did.
+    AlreadyConfirmed(Box<Booking>),
+    /// The hold ran out and its seats went to someone else: refund.
+    SeatsGone(Box<Booking>),
+    /// The booking cannot take this payment (released by its owner, already
+    /// refunded, or paid through another PaymentIntent): refund.
+    NotPayable(Box<Booking>),
+}
+
+impl Store {
+    /// Records the PaymentIntent of a live hold. `false` when the booking is
+    /// no longer a live hold, or already has another PaymentIntent.
+    pub async fn attach_payment_intent(
+        &self,
+        booking: &Booking,
+        payment_intent_id: &str,
+        fee_cents: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::booking(&booking.id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET payment_intent_id = :pi, fee_cents = :fee, updated_at = :now")
+            .condition_expression(
+                "#status = :held AND hold_expires_epoch > :epoch \
+                 AND (attribute_not_exists(payment_intent_id) OR payment_intent_id = :pi)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":held", s("held"))
+            .expression_attribute_values(":pi", s(payment_intent_id))
+            .expression_attribute_values(":fee", n(fee_cents))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":epoch", n(now.unix_timestamp()))
+            .build()
+            .map_err(build_error)?;
+        // Refund notifications name only the PaymentIntent: map it back.
+        let (pk, sk) = keys::payment_intent(payment_intent_id);
+        let mut map = key(pk, sk);
+        map.insert("booking_id".into(), s(&booking.id));
+        let put = Put::builder()
+            .table_name(self.table_name())
+            .set_item(Some(map))
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        transaction_applied(self.transact(writes).await)
+    }
+
+    /// Turns a paid booking into a confirmed one: held units become booked,
+    /// and a hold that ran out takes its units (or places) again if they are
+    /// still free. Conditional on the status read, so concurrent deliveries
+    /// and an expiring worker agree on one outcome.
+    pub async fn confirm_payment(
+        &self,
+        booking_id: &str,
+        payment_intent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ConfirmOutcome>, StoreError> {
+        // A lost race re-reads and decides again; three rounds settle it
+        // (held → expired is the only transition another writer can make).
+        for _ in 0..3 {
+            let Some(booking) = self.booking(booking_id).await? else {
+                return Ok(None);
+            };
+            let outcome = match booking.status {
+                BookingStatus::Confirmed
+                    if booking.payment_intent_id.as_deref() == Some(payment_intent_id) =>
+                {
+                    ConfirmOutcome::AlreadyConfirmed(Box::new(booking))
+                }
+                BookingStatus::Held | BookingStatus::Expired => {
+                    match self
+                        .transact(self.confirmation(&booking, payment_intent_id, now)?)
+                        .await
+                    {
+                        Ok(_) => {
+                            let mut confirmed = booking;
+                            confirmed.status = BookingStatus::Confirmed;
+                            confirmed.payment_intent_id = Some(payment_intent_id.to_owned());
+                            confirmed.hold_expires_at = None;
+                            confirmed.updated_at = now;
+                            ConfirmOutcome::Confirmed(Box::new(confirmed))
+                        }
+                        Err(StoreError::TransactionCanceled { reasons })
+                            if condition_failed_at(&reasons, 0) =>
+                        {
+                            continue;
+                        }
+                        Err(StoreError::TransactionCanceled { .. }) => {
+                            ConfirmOutcome::SeatsGone(Box::new(booking))
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+                _ => ConfirmOutcome::NotPayable(Box::new(booking)),
+            };
+            return Ok(Some(outcome));
+        }
+        Err(StoreError::Throttled)
+    }
+
+    /// The confirmation transaction: the booking first (its condition
+    /// failing means someone else moved it), then each unit or shard.
+    fn confirmation(
+        &self,
+        booking: &Booking,
+        payment_intent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let (pk, sk) = keys::booking(&booking.id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression(format!(
+                "SET #status = :confirmed, payment_intent_id = :pi, updated_at = :now \
+                 REMOVE hold_expires_at, hold_expires_epoch, {}",
+                super::holds::HELD_INDEX_ATTRIBUTES
+            ))
+            .condition_expression("#status = :read_status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":confirmed", s("confirmed"))
+            .expression_attribute_values(":read_status", s(booking.status.as_str()))
+            .expression_attribute_values(":pi", s(payment_intent_id))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        match &booking.units {
+            Some(units) => {
+                for unit_id in units {
+                    writes.push(self.unit_taken(
+                        &booking.event_id,
+                        unit_id,
+                        &booking.id,
+                        None,
+                        now,
+                    )?);
+                }
+            }
+            // An expired open hold gave its places back: take them again.
+            None if booking.status == BookingStatus::Expired => {
+                for allocation in &booking.allocations {
+                    writes.push(self.shard_changed(
+                        &booking.event_id,
+                        *allocation,
+                        ShardChange::Take,
+                    )?);
+                }
+            }
+            None => {}
+        }
+        Ok(writes)
+    }
+
+    /// Marks a booking refunded, from any status but refunded, with why.
+    /// Live or lapsed holds first give their units or places back.
+    pub async fn mark_refunded(
+        &self,
+        booking: &Booking,
+        event: &Event,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        if booking.status == BookingStatus::Held {
+            self.release_lapsed_holds(&event.id, now).await?;
+        }
+        let (pk, sk) = keys::booking(&booking.id);
+        let update = self
+            .client
+            .update_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression(format!(
+                "SET #status = :refunded, refund_reason = :reason, updated_at = :now REMOVE {}",
+                super::holds::HELD_INDEX_ATTRIBUTES
+            ))
+            .condition_expression("#status IN (:expired, :cancelled, :confirmed)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":refunded", s("refunded"))
+            .expression_attribute_values(":expired", s("expired"))
+            .expression_attribute_values(":cancelled", s("cancelled"))
+            .expression_attribute_values(":confirmed", s("confirmed"))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await
+            .map_err(classify);
+        applied(update)
+    }
+
+    /// The booking a PaymentIntent paid for.
+    pub async fn booking_of_payment_intent(
+        &self,
+        payment_intent_id: &str,
+    ) -> Result<Option<Booking>, StoreError> {
+        let Some(map) = self.get(keys::payment_intent(payment_intent_id)).await? else {
+            return Ok(None);
+        };
+        self.booking(get_s(&map, "booking_id")?).await
+    }
+
+    /// Has this Stripe delivery been handled already?
+    pub async fn stripe_event_handled(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.get(keys::stripe_event(event_id)).await?.is_some())
+    }
+
+    /// Records a handled delivery, after its effects are written: a crash in
+    /// between means Stripe's retry does the (idempotent) work again.
+    pub async fn record_stripe_event(
+        &self,
+        event_id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::stripe_event(event_id);
+        let mut item = key(pk, sk);
+        item.insert("type".into(), s(kind));
+        item.insert("handled_at".into(), s(rfc3339(now)));
+        item.insert(
+            "ttl".into(),
+            n((now + STRIPE_EVENT_RETENTION).unix_timestamp()),
+        );
+        self.client
+            .put_item()
+            .table_name(self.table_name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The one caller that gets `true` sends the confirmation mail, however
+    /// many deliveries confirm the booking at once.
+    pub async fn claim_confirmation_mail(
+        &self,
+        booking_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::booking(booking_id);
+        let update = self
+            .client
+            .update_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET confirmation_mailed_at = :now")
+            .condition_expression(
+                "attribute_exists(PK) AND attribute_not_exists(confirmation_mailed_at)",
+            )
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await
+            .map_err(classify);
+        applied(update)
+    }
+}

@@ -1,0 +1,381 @@
+//! Paying for a hold: checkout through (fake) Stripe, the signed webhook that
+//! confirms and tickets the booking once, and refunds when seats are gone.
+
+use axum::http::StatusCode;
+use futures::future::join_all;
+use integration_tests::{Response, Session, TestApp, assert_problem, sent_mail_to, table};
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::holds::{grid, hold, hold_units, open, published_event};
+
+async fn checkout(app: &TestApp, who: &Session, booking_id: &str) -> Response {
+    app.post(
+        &format!("/v1/bookings/{booking_id}/checkout"),
+        Some(&who.access_token),
+        json!({}),
+    )
+    .await
+}
+
+async fn booking(app: &TestApp, who: &Session, id: &str) -> Value {
+    let response = app
+        .get(&format!("/v1/bookings/{id}"), Some(&who.access_token))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    response.body
+}
+
+async fn tickets(app: &TestApp, who: &Session, id: &str) -> Response {
+    app.get(
+        &format!("/v1/bookings/{id}/tickets"),
+        Some(&who.access_token),
+    )
+    .await
+}
+
+async fn ticket_count(app: &TestApp, who: &Session, id: &str) -> usize {
+    let listed = tickets(app, who, id).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    listed.body["items"].as_array().unwrap().len()
+}
+
+/// A signed-in buyer's live hold on units of a fresh grid event.
+async fn held_units(app: &TestApp, units: &[&str]) -> (String, Session, String) {
+    let event = published_event(app, grid(3), 10).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let held = hold_units(app, &buyer, &event, units).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    (event, buyer, held.body["id"].as_str().unwrap().to_owned())
+}
+
+/// Booking confirmations the emulator's SES accepted for `to`.
+async fn confirmation_mails(to: &str) -> usize {
+    sent_mail_to(to)
+        .await
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap_or("").contains("your tickets"))
+        .count()
+}
+
+async fn checked_out(app: &TestApp, buyer: &Session, booking_id: &str) -> String {
+    let response = checkout(app, buyer, booking_id).await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    response.body["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn checkout_asks_stripe_for_the_booking_amount() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1", "T3"]).await;
+    let response = checkout(&app, &buyer, &id).await;
+    assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
+    assert_eq!(response.body["amount_cents"], 4000);
+    assert_eq!(response.body["currency"], "eur");
+    assert!(
+        response.body["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("pi_")
+    );
+    let intent = app
+        .stripe
+        .payment_intent(response.body["payment_intent_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(intent["amount"], 4000);
+    assert_eq!(intent["metadata"]["booking_id"], id.as_str());
+    assert_eq!(
+        booking(&app, &buyer, &id).await["payment_intent_id"],
+        response.body["payment_intent_id"]
+    );
+}
+
+#[tokio::test]
+async fn checking_out_twice_returns_the_same_payment_intent() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let first = checkout(&app, &buyer, &id).await;
+    let second = checkout(&app, &buyer, &id).await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
+    assert_eq!(
+        first.body["payment_intent_id"],
+        second.body["payment_intent_id"]
+    );
+    assert_eq!(first.body["client_secret"], second.body["client_secret"]);
+}
+
+#[tokio::test]
+async fn an_expired_hold_cannot_be_checked_out() {
+    let app = TestApp::spawn().await;
+    let (_, _, id) = held_units(&app, &["T1"]).await;
+    app.clock.advance(Duration::minutes(11));
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    assert_problem(
+        &checkout(&app, &buyer, &id).await,
+        StatusCode::CONFLICT,
+        "HOLD_EXPIRED",
+    );
+}
+
+#[tokio::test]
+async fn only_the_holder_checks_out() {
+    let app = TestApp::spawn().await;
+    let (_, _, id) = held_units(&app, &["T1"]).await;
+    let mallory = app.sign_in(&app.email("mallory")).await;
+    assert_problem(
+        &checkout(&app, &mallory, &id).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    let staff = app.user_with_role("staff", "staff").await;
+    assert_problem(
+        &checkout(&app, &staff, &id).await,
+        StatusCode::FORBIDDEN,
+        "NOT_OWNER",
+    );
+}
+
+#[tokio::test]
+async fn a_paid_hold_is_confirmed_with_one_ticket_per_seat_and_a_mail() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id) = held_units(&app, &["T2"]).await;
+    assert_problem(
+        &tickets(&app, &buyer, &id).await,
+        StatusCode::CONFLICT,
+        "BOOKING_NOT_CONFIRMED",
+    );
+    let intent = checked_out(&app, &buyer, &id).await;
+    let delivered = app.pay(&intent).await;
+    assert_eq!(delivered.status, StatusCode::OK, "{:?}", delivered.body);
+    assert_eq!(delivered.body["duplicate"], false);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "confirmed");
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(
+        availability.body["units"][1],
+        json!({ "id": "T2", "state": "booked" })
+    );
+    let listed = tickets(&app, &buyer, &id).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 8, "grid(3) units have 8 seats each");
+    assert_eq!(items[0]["label"], "Table 2, seat 1");
+    assert!(items[0]["qr_svg"].as_str().unwrap().starts_with("<?xml"));
+    assert!(!items[0]["token"].as_str().unwrap().is_empty());
+    assert_eq!(confirmation_mails(&app.email("buyer")).await, 1);
+}
+
+#[tokio::test]
+async fn a_repeated_delivery_is_acknowledged_without_a_second_effect() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let delivery = app
+        .stripe
+        .succeed(&intent, app.clock_now().unix_timestamp())
+        .unwrap();
+    let first = app.deliver(&delivery.body, Some(&delivery.signature)).await;
+    let again = app.deliver(&delivery.body, Some(&delivery.signature)).await;
+    assert_eq!(first.body["duplicate"], false);
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["duplicate"], true);
+    assert_eq!(ticket_count(&app, &buyer, &id).await, 8);
+}
+
+#[tokio::test]
+async fn ten_simultaneous_deliveries_confirm_once_with_one_set_of_tickets_and_one_mail() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let delivery = app
+        .stripe
+        .succeed(&intent, app.clock_now().unix_timestamp())
+        .unwrap();
+    let answers =
+        join_all((0..10).map(|_| app.deliver(&delivery.body, Some(&delivery.signature)))).await;
+    assert!(
+        answers.iter().all(|a| a.status == StatusCode::OK),
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "confirmed");
+    assert_eq!(ticket_count(&app, &buyer, &id).await, 8);
+    assert_eq!(confirmation_mails(&app.email("buyer")).await, 1);
+}
+
+#[tokio::test]
+async fn deliveries_with_a_missing_bad_or_stale_signature_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let now = app.clock_now().unix_timestamp();
+    let delivery = app.stripe.succeed(&intent, now).unwrap();
+    let stale = app.stripe.succeed(&intent, now - 301).unwrap();
+    let tampered = delivery
+        .body
+        .replace("\"livemode\":false", "\"livemode\":true");
+    let refused = [
+        app.deliver(&delivery.body, None).await,
+        app.deliver(&delivery.body, Some("t=1,v1=deadbeef")).await,
+        app.deliver(&tampered, Some(&delivery.signature)).await,
+        app.deliver(&stale.body, Some(&stale.signature)).await,
+    ];
+    for response in &refused {
+        assert_problem(response, StatusCode::BAD_REQUEST, "INVALID_SIGNATURE");
+    }
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "held");
+}
+
+#[tokio::test]
+async fn a_late_payment_takes_the_units_again_when_they_are_still_free() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    app.clock.advance(Duration::minutes(30));
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "confirmed");
+    assert!(app.stripe.refunds().is_empty());
+}
+
+#[tokio::test]
+async fn a_late_payment_is_refunded_when_the_units_were_sold_again() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id) = held_units(&app, &["T1", "T2"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    app.clock.advance(Duration::minutes(30));
+    let rival = app.sign_in(&app.email("rival")).await;
+    let rival_hold = hold_units(&app, &rival, &event, &["T2"]).await;
+    assert_eq!(rival_hold.status, StatusCode::CREATED);
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let refunded = booking(&app, &buyer, &id).await;
+    assert_eq!(refunded["status"], "refunded");
+    let refunds = app.stripe.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["payment_intent"], intent.as_str());
+    let states = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(
+        states.body["units"][0]["state"], "available",
+        "T1 is not kept for a refunded booking"
+    );
+    assert_eq!(
+        states.body["units"][1]["state"], "held",
+        "the rival keeps T2"
+    );
+}
+
+#[tokio::test]
+async fn a_late_payment_for_an_open_event_takes_places_again_if_any_are_left() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, open(2), 10).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let held = hold(&app, &buyer, &event, json!({ "quantity": 2 })).await;
+    let id = held.body["id"].as_str().unwrap().to_owned();
+    let intent = checked_out(&app, &buyer, &id).await;
+    app.clock.advance(Duration::minutes(30));
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "confirmed");
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(availability.body["remaining"], 0);
+    assert_eq!(ticket_count(&app, &buyer, &id).await, 2);
+}
+
+#[tokio::test]
+async fn a_failed_payment_leaves_the_hold_as_it_was() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let object = app.stripe.payment_intent(&intent).unwrap();
+    let delivery = app.stripe.delivery(
+        "evt_failed_1",
+        "payment_intent.payment_failed",
+        object,
+        app.clock_now().unix_timestamp(),
+    );
+    let answer = app.deliver(&delivery.body, Some(&delivery.signature)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "held");
+}
+
+#[tokio::test]
+async fn a_refund_made_in_stripe_marks_the_confirmed_booking_refunded() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    app.pay(&intent).await;
+    let charge =
+        json!({ "id": "ch_1", "object": "charge", "payment_intent": intent, "refunded": true });
+    let delivery = app.stripe.delivery(
+        &format!("evt_refund_{id}"),
+        "charge.refunded",
+        charge,
+        app.clock_now().unix_timestamp(),
+    );
+    assert_eq!(
+        app.deliver(&delivery.body, Some(&delivery.signature))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+}
+
+#[tokio::test]
+async fn events_of_other_types_are_acknowledged_and_ignored() {
+    let app = TestApp::spawn().await;
+    let delivery = app.stripe.delivery(
+        &format!("evt_other_{}", app.tag),
+        "customer.created",
+        json!({ "id": "cus_1" }),
+        app.clock_now().unix_timestamp(),
+    );
+    let answer = app.deliver(&delivery.body, Some(&delivery.signature)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+}
+
+#[tokio::test]
+async fn with_a_connected_account_the_sale_is_a_destination_charge_minus_the_platform_fee() {
+    let app = TestApp::spawn().await;
+    let (client, table) = table().await;
+    for (key, value) in [
+        ("stripe_account_id", json!("acct_integration")),
+        ("platform_fee_fixed_cents", json!(30)),
+        ("platform_fee_percent", json!(2.5)),
+    ] {
+        client
+            .put_item()
+            .table_name(&table)
+            .item(
+                "PK",
+                aws_sdk_dynamodb::types::AttributeValue::S("SETTINGS".into()),
+            )
+            .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(key.into()))
+            .item(
+                "value",
+                aws_sdk_dynamodb::types::AttributeValue::S(value.to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, buyer, id) = held_units(&app, &["T2"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let intent = app.stripe.payment_intent(&intent).unwrap();
+    assert_eq!(intent["transfer_data"]["destination"], "acct_integration");
+    assert_eq!(
+        intent["application_fee_amount"],
+        30 + 50,
+        "30 + 2.5 % of 2000"
+    );
+    assert_eq!(booking(&app, &buyer, &id).await["fee_cents"], 80);
+}
