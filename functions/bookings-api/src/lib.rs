@@ -2,6 +2,7 @@
 //! checkout through Stripe and the tickets of a confirmed booking.
 
 mod bookings;
+mod cancel;
 mod checkout;
 mod holds;
 mod tickets;
@@ -49,6 +50,7 @@ pub fn routes(state: BookingsState) -> Router {
             get(bookings::show).delete(bookings::release),
         )
         .route("/v1/bookings/{id}/checkout", post(checkout::checkout))
+        .route("/v1/bookings/{id}/cancel", post(cancel::cancel))
         .route("/v1/bookings/{id}/tickets", get(tickets::list))
         .route("/v1/me/bookings", get(bookings::mine))
         .with_state(state)
@@ -62,6 +64,7 @@ pub fn routes(state: BookingsState) -> Router {
         bookings::release,
         bookings::mine,
         checkout::checkout,
+        cancel::cancel,
         tickets::list
     ),
     tags((name = "bookings", description = "Holds, bookings, checkout and tickets"))

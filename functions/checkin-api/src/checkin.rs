@@ -50,7 +50,7 @@ fn invalid_ticket() -> ApiError {
     responses((status = 200, body = Admission), (status = 400, body = shared::error::Problem),
               (status = 401, body = shared::error::Problem), (status = 403, body = shared::error::Problem),
               (status = 404, description = "forged or unknown ticket", body = shared::error::Problem),
-              (status = 409, description = "a ticket for another event", body = shared::error::Problem)))]
+              (status = 409, description = "a ticket for another event, or of a cancelled booking", body = shared::error::Problem)))]
 pub async fn admit(
     State(app): State<AppState>,
     _staff: RequireRole<Staff>,
@@ -67,14 +67,20 @@ pub async fn admit(
             "this ticket is for another event",
         ));
     }
-    let admitted = app
+    let (result, ticket) = match app
         .store
         .check_in(&claim.ticket_id, app.clock.now())
         .await?
-        .ok_or_else(invalid_ticket)?;
-    let (result, ticket) = match admitted {
+    {
         CheckIn::First(ticket) => (CheckInResult::CheckedIn, ticket),
         CheckIn::Again(ticket) => (CheckInResult::AlreadyCheckedIn, ticket),
+        CheckIn::Void(_) => {
+            return Err(ApiError::conflict(
+                "TICKET_CANCELLED",
+                "this ticket's booking was cancelled or refunded",
+            ));
+        }
+        CheckIn::Unknown => return Err(invalid_ticket()),
     };
     Ok(Json(Admission {
         result,

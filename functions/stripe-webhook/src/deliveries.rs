@@ -248,9 +248,20 @@ async fn refunded_elsewhere(state: &WebhookState, payment_intent_id: &str) -> Re
     else {
         return Ok(());
     };
-    if booking.status == BookingStatus::Confirmed
-        && booking.payment_intent_id.as_deref() == Some(payment_intent_id)
+    if booking.status != BookingStatus::Confirmed
+        || booking.payment_intent_id.as_deref() != Some(payment_intent_id)
     {
+        return Ok(());
+    }
+    let app = &state.app;
+    let now = app.clock.now();
+    // The seats go back unless someone already came in with the booking;
+    // then it only records that the money went back.
+    let freed = app
+        .store
+        .cancel_confirmed(&booking, BookingStatus::Refunded, "refunded", None, now)
+        .await?;
+    if !freed {
         mark_refunded(state, &booking, "refunded").await?;
     }
     Ok(())

@@ -5,12 +5,14 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use time::{Duration, OffsetDateTime};
 
+use super::audit::audit_item;
 use super::holds::ShardChange;
 use super::item::{get_s, key, n, rfc3339, s};
 use super::keys;
 use super::{
     Store, StoreError, applied, build_error, classify, condition_failed_at, transaction_applied,
 };
+use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
 use crate::domain::event::Event;
 
@@ -177,6 +179,85 @@ impl Store {
             None => {}
         }
         Ok(writes)
+    }
+
+    /// Cancels a confirmed booking nobody has been admitted with: the
+    /// booking becomes `to` (refunded, or cancelled for cash sales) with its
+    /// reason, its units are available again and its places back in their
+    /// shards, in one transaction. `false` when it is no longer a confirmed
+    /// booking without check-ins. Its tickets are then deleted; until they
+    /// are, check-in refuses them (it checks the booking).
+    pub async fn cancel_confirmed(
+        &self,
+        booking: &Booking,
+        to: BookingStatus,
+        reason: &str,
+        audit: Option<&AuditEntry>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::booking(&booking.id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #status = :to, refund_reason = :reason, updated_at = :now")
+            .condition_expression(
+                "#status = :confirmed AND (attribute_not_exists(checked_in) OR checked_in = :zero)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":confirmed", s("confirmed"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        match &booking.units {
+            Some(units) => {
+                for unit_id in units {
+                    writes.push(self.unit_freed(&booking.event_id, unit_id, &booking.id)?);
+                }
+            }
+            None => {
+                for allocation in &booking.allocations {
+                    writes.push(self.shard_changed(
+                        &booking.event_id,
+                        *allocation,
+                        ShardChange::GiveBack,
+                    )?);
+                }
+            }
+        }
+        if let Some(entry) = audit {
+            writes.push(self.create(audit_item(entry))?);
+        }
+        if !transaction_applied(self.transact(writes).await)? {
+            return Ok(false);
+        }
+        self.delete_tickets(&booking.id).await?;
+        Ok(true)
+    }
+
+    /// A booked unit of this booking is available again.
+    fn unit_freed(
+        &self,
+        event_id: &str,
+        unit_id: &str,
+        booking_id: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = keys::unit(event_id, unit_id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #state = :available REMOVE booking_id")
+            .condition_expression("booking_id = :booking AND #state = :booked")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":available", s("available"))
+            .expression_attribute_values(":booked", s("booked"))
+            .expression_attribute_values(":booking", s(booking_id))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Marks a booking refunded, from any status but refunded, with why.

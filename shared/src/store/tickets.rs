@@ -1,9 +1,9 @@
 //! Tickets of confirmed bookings and their one-time check-in.
 
-use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
-use super::item::{get_s, get_time, has, key, rfc3339, s};
+use super::item::{get_s, get_time, has, key, n, rfc3339, s};
 use super::keys::{self, GSI2, GSI2PK, GSI2SK};
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
 use crate::domain::ticket::{Ticket, booking_of_ticket, ticket_number};
@@ -17,6 +17,10 @@ pub enum CheckIn {
     First(Ticket),
     /// Admitted before, at `checked_in_at`.
     Again(Ticket),
+    /// The ticket's booking was cancelled or refunded.
+    Void(Ticket),
+    /// No such ticket.
+    Unknown,
 }
 
 impl Store {
@@ -55,45 +59,83 @@ impl Store {
             .collect()
     }
 
-    /// Admits a ticket once: the first call sets `checked_in_at`, later ones
-    /// read it back. `None` for a ticket that does not exist.
+    /// Admits a ticket of a confirmed booking once: the first call sets
+    /// `checked_in_at` and counts it on the booking (which stops the booking
+    /// from being cancelled), in one transaction; later calls read it back.
     pub async fn check_in(
         &self,
         ticket_id: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<CheckIn>, StoreError> {
-        let Some(ticket_key) = ticket_key(ticket_id) else {
-            return Ok(None);
+    ) -> Result<CheckIn, StoreError> {
+        let (Some(booking_id), Some(ticket_key)) =
+            (booking_of_ticket(ticket_id), ticket_key(ticket_id))
+        else {
+            return Ok(CheckIn::Unknown);
         };
+        let (pk, sk) = keys::booking(booking_id);
+        let count = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("ADD checked_in :one")
+            .condition_expression("#status = :confirmed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":confirmed", s("confirmed"))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(build_error)?;
         let (pk, sk) = ticket_key.clone();
-        let update = self
-            .client
-            .update_item()
+        let admit = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression("SET checked_in_at = :now")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(checked_in_at)")
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(classify);
-        match update {
-            Ok(out) => out
-                .attributes
-                .as_ref()
-                .map(ticket_from_item)
-                .transpose()
-                .map(|t| t.map(CheckIn::First)),
-            Err(StoreError::ConditionFailed { .. }) => Ok(self
-                .get(ticket_key)
-                .await?
-                .as_ref()
-                .map(ticket_from_item)
-                .transpose()?
-                .map(CheckIn::Again)),
-            Err(err) => Err(err),
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().update(count).build(),
+            TransactWriteItem::builder().update(admit).build(),
+        ];
+        let first = match self.transact(writes).await {
+            Ok(_) => true,
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) || condition_failed_at(&reasons, 1) =>
+            {
+                false
+            }
+            Err(err) => return Err(err),
+        };
+        let Some(ticket) = self
+            .get(ticket_key)
+            .await?
+            .as_ref()
+            .map(ticket_from_item)
+            .transpose()?
+        else {
+            return Ok(CheckIn::Unknown);
+        };
+        Ok(match (first, ticket.checked_in_at) {
+            (true, _) => CheckIn::First(ticket),
+            (false, Some(_)) => CheckIn::Again(ticket),
+            // The ticket exists and was never admitted: its booking is not
+            // confirmed (cancelled or refunded).
+            (false, None) => CheckIn::Void(ticket),
+        })
+    }
+
+    /// Deletes a booking's tickets (after the booking stopped being valid).
+    pub(super) async fn delete_tickets(&self, booking_id: &str) -> Result<(), StoreError> {
+        for ticket in self.tickets_of_booking(booking_id).await? {
+            let (pk, sk) = keys::ticket(booking_id, ticket.number());
+            self.client
+                .delete_item()
+                .table_name(self.table_name())
+                .set_key(Some(key(pk, sk)))
+                .send()
+                .await
+                .map_err(classify)?;
         }
+        Ok(())
     }
 
     /// Tickets of an event, and how many of them were admitted.

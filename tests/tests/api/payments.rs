@@ -379,3 +379,150 @@ async fn with_a_connected_account_the_sale_is_a_destination_charge_minus_the_pla
     );
     assert_eq!(booking(&app, &buyer, &id).await["fee_cents"], 80);
 }
+
+async fn cancel(app: &TestApp, who: &Session, id: &str) -> Response {
+    app.post(
+        &format!("/v1/bookings/{id}/cancel"),
+        Some(&who.access_token),
+        json!({}),
+    )
+    .await
+}
+
+/// A confirmed online booking of T1 on a fresh grid event.
+async fn paid_units(app: &TestApp) -> (String, Session, String, String) {
+    let (event, buyer, id) = held_units(app, &["T1"]).await;
+    let intent = checked_out(app, &buyer, &id).await;
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    (event, buyer, id, intent)
+}
+
+#[tokio::test]
+async fn the_holder_cancels_a_paid_booking_and_gets_the_money_back() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id, intent) = paid_units(&app).await;
+    let cancelled = cancel(&app, &buyer, &id).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "refunded");
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    let refunds = app.stripe.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["payment_intent"], intent.as_str());
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(
+        availability.body["units"][0],
+        json!({ "id": "T1", "state": "available" })
+    );
+    assert_problem(
+        &tickets(&app, &buyer, &id).await,
+        StatusCode::CONFLICT,
+        "BOOKING_NOT_CONFIRMED",
+    );
+}
+
+#[tokio::test]
+async fn cancelling_again_refunds_once() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id, _) = paid_units(&app).await;
+    assert_eq!(cancel(&app, &buyer, &id).await.status, StatusCode::OK);
+    let again = cancel(&app, &buyer, &id).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(app.stripe.refunds().len(), 1);
+}
+
+#[tokio::test]
+async fn a_booking_someone_was_admitted_with_cannot_be_cancelled() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id, _) = paid_units(&app).await;
+    let token = tickets(&app, &buyer, &id).await.body["items"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let door = app.user_with_role("door", "staff").await;
+    let admitted = app
+        .post(
+            "/v1/checkin",
+            Some(&door.access_token),
+            json!({ "token": token, "event_id": event }),
+        )
+        .await;
+    assert_eq!(admitted.body["result"], "checked_in", "{:?}", admitted.body);
+    assert_problem(
+        &cancel(&app, &buyer, &id).await,
+        StatusCode::CONFLICT,
+        "BOOKING_IN_USE",
+    );
+    assert!(app.stripe.refunds().is_empty());
+}
+
+#[tokio::test]
+async fn the_tickets_of_a_cancelled_booking_no_longer_admit() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id, _) = paid_units(&app).await;
+    let token = tickets(&app, &buyer, &id).await.body["items"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(cancel(&app, &buyer, &id).await.status, StatusCode::OK);
+    let door = app.user_with_role("door", "staff").await;
+    let scanned = app
+        .post(
+            "/v1/checkin",
+            Some(&door.access_token),
+            json!({ "token": token, "event_id": event }),
+        )
+        .await;
+    assert_problem(&scanned, StatusCode::NOT_FOUND, "TICKET_INVALID");
+}
+
+#[tokio::test]
+async fn only_confirmed_bookings_are_cancelled_and_only_by_their_holder_or_an_admin() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, held) = held_units(&app, &["T2"]).await;
+    assert_problem(
+        &cancel(&app, &buyer, &held).await,
+        StatusCode::CONFLICT,
+        "BOOKING_NOT_CONFIRMED",
+    );
+    let (_, _, paid, _) = paid_units(&app).await;
+    let mallory = app.sign_in(&app.email("mallory")).await;
+    assert_problem(
+        &cancel(&app, &mallory, &paid).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    let staff = app.user_with_role("staff", "staff").await;
+    assert_problem(
+        &cancel(&app, &staff, &paid).await,
+        StatusCode::FORBIDDEN,
+        "NOT_OWNER",
+    );
+    let admin = app.user_with_role("admin", "admin").await;
+    let cancelled = cancel(&app, &admin, &paid).await;
+    assert_eq!(cancelled.body["status"], "refunded", "{:?}", cancelled.body);
+}
+
+#[tokio::test]
+async fn an_admin_cancels_a_cash_sale_without_a_refund() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, grid(2), 10).await;
+    let admin = app.user_with_role("cashier", "admin").await;
+    let sold = app
+        .post(
+            &format!("/v1/admin/events/{event}/walk-in"),
+            Some(&admin.access_token),
+            json!({ "units": ["T2"], "name": "Grace Hopper" }),
+        )
+        .await;
+    let id = sold.body["id"].as_str().unwrap();
+    let cancelled = cancel(&app, &admin, id).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert!(app.stripe.refunds().is_empty());
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(availability.body["units"][1]["state"], "available");
+}

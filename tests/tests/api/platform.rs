@@ -96,6 +96,7 @@ fn the_openapi_document_covers_the_contract_built_so_far() {
         ("GET", "/v1/me/bookings"),
         ("POST", "/v1/admin/events/{id}/walk-in"),
         ("POST", "/v1/bookings/{id}/checkout"),
+        ("POST", "/v1/bookings/{id}/cancel"),
         ("GET", "/v1/bookings/{id}/tickets"),
         ("POST", "/v1/webhooks/stripe"),
         ("POST", "/v1/checkin"),
