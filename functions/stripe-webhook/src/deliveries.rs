@@ -133,10 +133,15 @@ async fn paid(
         .await?
         .ok_or_else(|| ApiError::internal("the booking vanished while confirming"))?;
     match outcome {
-        ConfirmOutcome::Confirmed(booking) | ConfirmOutcome::AlreadyConfirmed(booking) => {
-            // Issuing again after a crash adds only what is missing.
+        ConfirmOutcome::Confirmed {
+            booking,
+            consumed_capacity,
+        } => {
+            tracing::info!(booking_id, event_id = %booking.event_id, consumed_capacity, "payment confirmed");
             fulfil(state, &booking).await
         }
+        // Issuing again after a crash adds only what is missing.
+        ConfirmOutcome::AlreadyConfirmed(booking) => fulfil(state, &booking).await,
         ConfirmOutcome::SeatsGone(booking) => {
             tracing::warn!(
                 booking_id,

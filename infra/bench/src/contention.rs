@@ -26,6 +26,8 @@ struct Config {
     open_rounds: usize,
     open_clients: usize,
     open_capacity: u64,
+    purchase_clients: usize,
+    purchase_capacity: u64,
 }
 
 struct User {
@@ -110,6 +112,8 @@ pub async fn run(args: &Args) -> Result<bool, String> {
         open_rounds: args.get("open-rounds", 3)?,
         open_clients: args.get("open-clients", 300)?,
         open_capacity: args.get("open-capacity", 100)?,
+        purchase_clients: args.get("purchase-clients", 200)?,
+        purchase_capacity: args.get("purchase-capacity", 100)?,
     };
     if config.users == 0 {
         return Err("--users must be at least 1".into());
@@ -173,6 +177,11 @@ async fn scenarios(api: &Http, moto: &Http, log: &Path, config: &Config) -> Resu
     let open_event = create_event(api, &developer, "Bench open", layout).await?;
     let open = open_scenario(api, &users, &open_event, config).await?;
 
+    let layout =
+        json!({ "mode": "open", "capacity": config.purchase_capacity, "price_cents": 4_200 });
+    let purchase_event = create_event(api, &developer, "Bench purchase", layout).await?;
+    let purchase = purchase_scenario(api, &users, &purchase_event, config).await?;
+
     // The dev server writes each log line as it happens; give the last ones a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let capacity = consumed_capacity(log)?;
@@ -182,6 +191,7 @@ async fn scenarios(api: &Http, moto: &Http, log: &Path, config: &Config) -> Resu
             config.grid_clients, config.grid_rounds
         ),
         &grid,
+        HOLDS,
         capacity.get(&grid_event),
     );
     print(
@@ -190,9 +200,19 @@ async fn scenarios(api: &Http, moto: &Http, log: &Path, config: &Config) -> Resu
             config.open_capacity, config.open_clients, config.open_rounds
         ),
         &open,
+        HOLDS,
         capacity.get(&open_event),
     );
-    Ok(grid.ok() && open.ok())
+    print(
+        &format!(
+            "Scenario C: purchase, capacity {}, {} buyers at once, each: hold 1 place → checkout → pay (fake Stripe → signed webhook) → tickets",
+            config.purchase_capacity, config.purchase_clients
+        ),
+        &purchase,
+        PURCHASES,
+        capacity.get(&purchase_event),
+    );
+    Ok(grid.ok() && open.ok() && purchase.ok())
 }
 
 async fn grid_scenario(
@@ -330,6 +350,156 @@ async fn open_scenario(
         );
     }
     Ok(stats)
+}
+
+/// What one scenario counts: a hold request, or a whole purchase.
+struct Noun {
+    one: &'static str,
+    many: &'static str,
+    done: &'static str,
+    /// Which answers the latency figures cover.
+    timed: &'static str,
+}
+
+const HOLDS: Noun = Noun {
+    one: "hold request",
+    many: "holds",
+    done: "held (201)",
+    timed: "every hold request",
+};
+
+const PURCHASES: Noun = Noun {
+    one: "purchase flow",
+    many: "purchases",
+    done: "ticketed",
+    timed: "every ticketed purchase, hold sent to tickets received",
+};
+
+/// One buyer's whole purchase, timed from the hold to the tickets.
+enum Flow {
+    Ticketed {
+        elapsed: Duration,
+        booking_id: String,
+    },
+    SoldOut,
+}
+
+async fn purchase_scenario(
+    api: &Http,
+    users: &[User],
+    event: &str,
+    config: &Config,
+) -> Result<Stats, String> {
+    let mut stats = Stats::default();
+    let count = config.purchase_clients;
+    let gate = Arc::new(Barrier::new(count + 1));
+    let mut tasks = JoinSet::new();
+    for i in 0..count {
+        let (api, token, event, gate) = (
+            api.clone(),
+            users[i % users.len()].token.clone(),
+            event.to_owned(),
+            gate.clone(),
+        );
+        tasks.spawn(async move {
+            gate.wait().await;
+            purchase(&api, &token, &event).await
+        });
+    }
+    gate.wait().await;
+    let started = Instant::now();
+    let mut ticketed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        stats.attempts += 1;
+        match joined.map_err(|e| e.to_string()).and_then(|flow| flow) {
+            Ok(Flow::Ticketed {
+                elapsed,
+                booking_id,
+            }) => {
+                stats.holds += 1;
+                stats.latencies.push(elapsed);
+                ticketed.push(booking_id);
+            }
+            Ok(Flow::SoldOut) => stats.conflicts += 1,
+            Err(err) => stats.error(err),
+        }
+    }
+    stats.busy = started.elapsed();
+    let capacity = config.purchase_capacity;
+    let sold = ticketed.len() as u64;
+    stats.oversold = sold.saturating_sub(capacity);
+    if sold != capacity.min(count as u64) {
+        stats
+            .failures
+            .push(format!("{sold} purchases ticketed, capacity {capacity}"));
+    }
+    let remaining = open_remaining(api, event, capacity).await?;
+    if remaining != capacity.saturating_sub(sold) {
+        stats.failures.push(format!(
+            "availability says {remaining} remaining after {sold} sold"
+        ));
+    }
+    println!(
+        "  purchase burst: {sold} ticketed, {} sold out, {} errors, {:.0} ms",
+        stats.conflicts,
+        stats.errors,
+        stats.busy.as_secs_f64() * 1e3
+    );
+    Ok(stats)
+}
+
+/// Hold → checkout → "the customer paid" (the fake Stripe delivers the
+/// signed webhook to the dev server) → the booking's tickets.
+async fn purchase(api: &Http, token: &str, event: &str) -> Result<Flow, String> {
+    let started = Instant::now();
+    let path = format!("/v1/events/{event}/holds");
+    let held = api
+        .send(
+            Method::POST,
+            &path,
+            Some(token),
+            Some(&json!({ "quantity": 1 })),
+        )
+        .await?;
+    if held.status == StatusCode::CONFLICT && held.code() == "SOLD_OUT" {
+        return Ok(Flow::SoldOut);
+    }
+    let booking_id = held.expect(201, &path)?.json["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/v1/bookings/{booking_id}/checkout");
+    let checkout = api
+        .send(Method::POST, &path, Some(token), Some(&json!({})))
+        .await?
+        .expect(200, &path)?;
+    let intent = checkout.json["payment_intent_id"]
+        .as_str()
+        .unwrap_or_default();
+    let path = format!("/dev/stripe/payment_intents/{intent}/succeed");
+    let paid = api
+        .send(Method::POST, &path, None, None)
+        .await?
+        .expect(200, &path)?;
+    if paid.json["webhook_status"] != 200 {
+        return Err(format!(
+            "{path}: the webhook answered {}",
+            paid.json["webhook_status"]
+        ));
+    }
+    let path = format!("/v1/bookings/{booking_id}/tickets");
+    let tickets = api
+        .send(Method::GET, &path, Some(token), None)
+        .await?
+        .expect(200, &path)?;
+    let count = tickets.json["items"].as_array().map_or(0, Vec::len);
+    if count != 1 {
+        return Err(format!("{path}: {count} tickets for one place"));
+    }
+    Ok(Flow::Ticketed {
+        elapsed: started.elapsed(),
+        booking_id,
+    })
 }
 
 /// Sends every hold at the same instant (all tasks wait at a barrier); the
@@ -534,7 +704,8 @@ async fn create_event(
     Ok(id)
 }
 
-/// Per event id: how many "hold created" lines, and their total capacity units.
+/// Per event id: how many "hold created" lines, and the capacity units of
+/// those and of its "payment confirmed" lines (a purchase's confirmation).
 fn consumed_capacity(log: &Path) -> Result<HashMap<String, (usize, f64)>, String> {
     let text =
         std::fs::read_to_string(log).map_err(|e| format!("reading {}: {e}", log.display()))?;
@@ -544,48 +715,53 @@ fn consumed_capacity(log: &Path) -> Result<HashMap<String, (usize, f64)>, String
             continue;
         };
         let fields = &entry["fields"];
-        if fields["message"] != "hold created" {
-            continue;
-        }
+        let hold = match fields["message"].as_str() {
+            Some("hold created") => true,
+            Some("payment confirmed") => false,
+            _ => continue,
+        };
         if let (Some(event), Some(units)) = (
             fields["event_id"].as_str(),
             fields["consumed_capacity"].as_f64(),
         ) {
             let total = by_event.entry(event.to_owned()).or_default();
-            total.0 += 1;
+            total.0 += usize::from(hold);
             total.1 += units;
         }
     }
     Ok(by_event)
 }
 
-fn print(title: &str, stats: &Stats, capacity: Option<&(usize, f64)>) {
+fn print(title: &str, stats: &Stats, noun: Noun, capacity: Option<&(usize, f64)>) {
     let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
     let mut latencies = stats.latencies.clone();
     latencies.sort_unstable();
     let seconds = stats.busy.as_secs_f64().max(1e-9);
     println!("\n{title}");
     println!(
-        "  hold requests   {} attempted, {} held (201), {} conflicts (409), {} errors",
-        stats.attempts, stats.holds, stats.conflicts, stats.errors
+        "  {}s   {} attempted, {} {}, {} conflicts (409), {} errors",
+        noun.one, stats.attempts, stats.holds, noun.done, stats.conflicts, stats.errors
     );
     println!(
-        "  throughput      {:.0} attempted holds/s, {:.0} successful holds/s ({:.2} s of bursts)",
+        "  throughput      {:.0} attempted {many}/s, {:.0} successful {many}/s ({:.2} s of bursts)",
         stats.attempts as f64 / seconds,
         stats.holds as f64 / seconds,
-        seconds
+        seconds,
+        many = noun.many,
     );
     println!(
-        "  latency         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (every hold request)",
+        "  latency         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({})",
         ms(quantile(&latencies, 0.5).as_ref()),
         ms(quantile(&latencies, 0.99).as_ref()),
-        ms(latencies.last())
+        ms(latencies.last()),
+        noun.timed
     );
     println!("  oversold        {}", stats.oversold);
     match capacity {
         Some(&(lines, total)) => println!(
-            "  DynamoDB        {:.2} capacity units per successful hold (mean of {lines} \"hold created\" log lines)",
-            total / lines as f64
+            "  DynamoDB        {:.2} capacity units per successful {} ({lines} \"hold created\" and their \"payment confirmed\" log lines)",
+            total / lines as f64,
+            noun.one
         ),
         None => println!("  DynamoDB        n/a (no \"hold created\" log line for this event)"),
     }

@@ -21,8 +21,12 @@ const STRIPE_EVENT_RETENTION: Duration = Duration::days(30);
 
 #[derive(Debug)]
 pub enum ConfirmOutcome {
-    /// This call confirmed the booking.
-    Confirmed(Box<Booking>),
+    /// This call confirmed the booking, with the capacity units its
+    /// transaction consumed (for benchmarks).
+    Confirmed {
+        booking: Box<Booking>,
+        consumed_capacity: f64,
+    },
     /// An earlier delivery of the same payment did.
     AlreadyConfirmed(Box<Booking>),
     /// The hold ran out and its seats went to someone else: refund.
@@ -102,13 +106,16 @@ impl Store {
                         .transact(self.confirmation(&booking, payment_intent_id, now)?)
                         .await
                     {
-                        Ok(_) => {
+                        Ok(consumed_capacity) => {
                             let mut confirmed = booking;
                             confirmed.status = BookingStatus::Confirmed;
                             confirmed.payment_intent_id = Some(payment_intent_id.to_owned());
                             confirmed.hold_expires_at = None;
                             confirmed.updated_at = now;
-                            ConfirmOutcome::Confirmed(Box::new(confirmed))
+                            ConfirmOutcome::Confirmed {
+                                booking: Box::new(confirmed),
+                                consumed_capacity,
+                            }
                         }
                         Err(StoreError::TransactionCanceled { reasons })
                             if condition_failed_at(&reasons, 0) =>
