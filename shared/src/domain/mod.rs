@@ -4,6 +4,7 @@ pub mod audit;
 pub mod booking;
 pub mod email;
 pub mod event;
+pub mod expiry;
 pub mod hold;
 pub mod rate_limit;
 pub mod role;
