@@ -12,7 +12,11 @@ pub mod error;
 pub mod http;
 #[cfg(feature = "mail")]
 pub mod mail;
+#[cfg(feature = "queue")]
+pub mod queue;
 pub mod sale;
+#[cfg(feature = "schedules")]
+pub mod schedules;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -14,12 +14,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use bookings_api::BookingsState;
+use events_api::EventsState;
+use hold_expiry::HoldExpiryState;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::AppState;
 use shared::clock::ManualClock;
-use shared::config::{AppEnv, Config, SignInConfig};
+use shared::config::{AppEnv, Config, ScheduleConfig, SignInConfig};
 use shared::mail::Mailer;
+use shared::queue::HoldExpiryQueue;
+use shared::schedules::PublishSchedules;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
@@ -29,6 +34,8 @@ pub struct TestApp {
     pub router: Router,
     pub clock: Arc<ManualClock>,
     pub state: AuthState,
+    /// This app's own hold-expiry queue, so tests can count its messages.
+    pub expiry_queue: HoldExpiryQueue,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -52,6 +59,11 @@ pub struct Session {
 pub struct Options {
     pub limit_per_email: Option<u32>,
     pub limit_per_ip: Option<u32>,
+    /// Where the app's clock starts (default: now). Sweep tests start in
+    /// the past, so their sweeps (which act on every event) only reach the
+    /// holds and events of apps that started even earlier, never those of
+    /// tests running at the present time.
+    pub clock_start: Option<OffsetDateTime>,
 }
 
 fn env(name: &str) -> String {
@@ -68,7 +80,9 @@ impl TestApp {
     pub async fn with(options: Options) -> Self {
         env("AWS_ENDPOINT_URL_DYNAMODB");
         let tag = uuid::Uuid::now_v7().simple().to_string();
-        let clock = Arc::new(ManualClock::starting_at(OffsetDateTime::now_utc()));
+        let clock = Arc::new(ManualClock::starting_at(
+            options.clock_start.unwrap_or_else(OffsetDateTime::now_utc),
+        ));
         let aws = shared::state::load_aws().await;
         let config = Config {
             env: AppEnv::Local,
@@ -87,15 +101,44 @@ impl TestApp {
             mailer: Mailer::new(&aws, &sign_in.mail_from),
             sign_in: Arc::new(sign_in),
         };
+        let queue_url = aws_sdk_sqs::Client::new(&aws)
+            .create_queue()
+            .queue_name(format!("hold-expiry-{tag}"))
+            .send()
+            .await
+            .expect("moto creates the app's queue")
+            .queue_url
+            .expect("queue url");
+        let expiry_queue = HoldExpiryQueue::new(&aws, &queue_url);
+        let bookings = BookingsState {
+            app: state.app.clone(),
+            expiry: expiry_queue.clone(),
+        };
+        let events = EventsState {
+            app: state.app.clone(),
+            schedules: PublishSchedules::new(
+                &aws,
+                ScheduleConfig::from_env().expect("schedule settings"),
+            ),
+        };
         // A distinct (never contacted) address per app keeps per-IP limits apart.
         let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();
         let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
         Self {
-            router: dev_server::app(state.clone()),
+            router: dev_server::app(state.clone(), bookings, events),
             clock,
             state,
+            expiry_queue,
             client_ip,
             tag,
+        }
+    }
+
+    /// The hold-expiry worker as Lambda runs it, on this app's queue.
+    pub fn hold_expiry(&self) -> HoldExpiryState {
+        HoldExpiryState {
+            app: self.state.app.clone(),
+            queue: self.expiry_queue.clone(),
         }
     }
 
@@ -303,8 +346,21 @@ pub fn token_in(mail: &Value) -> String {
         .collect()
 }
 
-/// moto's whole state as JSON (`GET /moto-api/data.json`).
+/// moto's whole state as JSON (`GET /moto-api/data.json`). moto checks that
+/// each attribute serializes, then serializes them all: an item added by
+/// another test in between (a schedule, a message) fails the dump with a
+/// 500, so a failed dump is asked for again.
 async fn moto_state() -> Value {
+    for _ in 0..10 {
+        if let Some(state) = moto_state_once().await {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("moto's data.json kept failing");
+}
+
+async fn moto_state_once() -> Option<Value> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let endpoint = env("AWS_ENDPOINT_URL");
     let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
@@ -317,7 +373,7 @@ async fn moto_state() -> Value {
     stream.read_to_end(&mut raw).await.expect("read");
     let text = String::from_utf8_lossy(&raw);
     let (_, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-    serde_json::from_str(body).expect("moto state is JSON")
+    serde_json::from_str(body).ok()
 }
 
 /// A client on the test table, for checking what is stored.
@@ -352,4 +408,38 @@ pub async fn stored_shards(event_id: &str) -> BTreeMap<u32, (i64, i64)> {
         }
     }
     shards
+}
+
+/// Messages the emulator's SQS holds whose body names `booking_id`, oldest
+/// first: (body, the delay it was sent with in whole seconds).
+pub async fn sent_messages_about(booking_id: &str) -> Vec<(Value, i64)> {
+    let data = moto_state().await;
+    let mut messages: Vec<(i64, Value, i64)> = data["sqs"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let body: Value = serde_json::from_str(m["body"].as_str()?).ok()?;
+            (body["booking_id"] == booking_id).then_some(())?;
+            let sent = m["sent_timestamp"].as_f64()?;
+            let delay = m["delayed_until"]
+                .as_f64()
+                .map_or(0.0, |until| until - sent);
+            Some((sent as i64, body, (delay / 1000.0).round() as i64))
+        })
+        .collect();
+    messages.sort_by_key(|(sent, _, _)| *sent);
+    messages
+        .into_iter()
+        .map(|(_, body, delay)| (body, delay))
+        .collect()
+}
+
+/// An SQS event as Lambda delivers it: one record per (message id, body).
+pub fn sqs_event(messages: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| serde_json::json!({ "messageId": id, "body": body }))
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
 }

@@ -5,17 +5,41 @@ mod bookings;
 mod holds;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use shared::AppState;
+use shared::config::ConfigError;
+use shared::queue::HoldExpiryQueue;
 use utoipa::OpenApi;
 
+/// bookings-api's state: the common state plus the hold-expiry queue.
+#[derive(Clone)]
+pub struct BookingsState {
+    pub app: AppState,
+    pub expiry: HoldExpiryQueue,
+}
+
+impl FromRef<BookingsState> for AppState {
+    fn from_ref(state: &BookingsState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl BookingsState {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let (app, aws) = AppState::from_env().await?;
+        let expiry = HoldExpiryQueue::from_env(&aws)?;
+        Ok(Self { app, expiry })
+    }
+}
+
 /// The function as Lambda serves it.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: BookingsState) -> Router {
     shared::http::finish(routes(state))
 }
 
 /// The bare routes, for the dev server to merge with other functions'.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: BookingsState) -> Router {
     Router::new()
         .route("/v1/events/{id}/holds", post(holds::create))
         .route(

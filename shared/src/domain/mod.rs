@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod hold;
 pub mod rate_limit;
 pub mod role;
+pub mod schedule;
 pub mod secret_token;
 pub mod settings;
 pub mod user;

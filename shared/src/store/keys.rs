@@ -102,6 +102,9 @@ pub fn remove_held_only_keys() -> String {
     format!("REMOVE {}", HELD_ONLY_INDEX_KEYS.join(", "))
 }
 
+/// Scheduled events sit in GSI3 by publish time, for the sweep.
+pub const PUBLISHING_PK: &str = "PUBLISHING";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 /// A published event with the given layout, created by this app's developer.
-async fn published_event(app: &TestApp, layout: Value, max_per_booking: u32) -> String {
+pub(crate) async fn published_event(app: &TestApp, layout: Value, max_per_booking: u32) -> String {
     let developer = app.sign_in(&app.developer_email()).await;
     let id = draft_event(app, &developer, layout, max_per_booking).await;
     let published = app
@@ -25,7 +25,7 @@ async fn published_event(app: &TestApp, layout: Value, max_per_booking: u32) -> 
     id
 }
 
-async fn draft_event(
+pub(crate) async fn draft_event(
     app: &TestApp,
     developer: &Session,
     layout: Value,
@@ -46,18 +46,18 @@ async fn draft_event(
     created.body["id"].as_str().unwrap().to_owned()
 }
 
-fn grid(units: usize) -> Value {
+pub(crate) fn grid(units: usize) -> Value {
     let units: Vec<Value> = (1..=units)
         .map(|i| json!({ "id": format!("T{i}"), "label": format!("Table {i}"), "seats": 8, "price_cents": 1000 * i }))
         .collect();
     json!({ "mode": "grid", "units": units })
 }
 
-fn open(capacity: u32) -> Value {
+pub(crate) fn open(capacity: u32) -> Value {
     json!({ "mode": "open", "capacity": capacity, "price_cents": 2500 })
 }
 
-async fn hold(app: &TestApp, who: &Session, event_id: &str, body: Value) -> Response {
+pub(crate) async fn hold(app: &TestApp, who: &Session, event_id: &str, body: Value) -> Response {
     app.post(
         &format!("/v1/events/{event_id}/holds"),
         Some(&who.access_token),
@@ -66,11 +66,16 @@ async fn hold(app: &TestApp, who: &Session, event_id: &str, body: Value) -> Resp
     .await
 }
 
-async fn hold_units(app: &TestApp, who: &Session, event_id: &str, units: &[&str]) -> Response {
+pub(crate) async fn hold_units(
+    app: &TestApp,
+    who: &Session,
+    event_id: &str,
+    units: &[&str],
+) -> Response {
     hold(app, who, event_id, json!({ "units": units })).await
 }
 
-async fn release(app: &TestApp, who: &Session, booking_id: &str) -> Response {
+pub(crate) async fn release(app: &TestApp, who: &Session, booking_id: &str) -> Response {
     app.call(
         Method::DELETE,
         &format!("/v1/bookings/{booking_id}"),
@@ -80,7 +85,7 @@ async fn release(app: &TestApp, who: &Session, booking_id: &str) -> Response {
     .await
 }
 
-async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
+pub(crate) async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
     let availability = app
         .get(&format!("/v1/events/{event_id}/availability"), None)
         .await;
@@ -104,7 +109,7 @@ async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
 }
 
 /// The stored unit items of an event: unit id → (state, booking id).
-async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>)> {
+pub(crate) async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>)> {
     let (client, table) = table().await;
     let out = client
         .query()
@@ -129,7 +134,7 @@ async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>
 }
 
 /// Remaining places per shard, in shard order.
-async fn shard_remaining(event_id: &str) -> Vec<i64> {
+pub(crate) async fn shard_remaining(event_id: &str) -> Vec<i64> {
     stored_shards(event_id)
         .await
         .into_values()

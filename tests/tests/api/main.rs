@@ -3,8 +3,10 @@
 
 mod bad_input;
 mod events;
+mod expiry;
 mod holds;
 mod platform;
 mod roles;
+mod scheduling;
 mod sessions;
 mod sign_in;
