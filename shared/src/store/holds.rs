@@ -189,7 +189,12 @@ impl Store {
         match &booking.units {
             Some(units) => {
                 for unit_id in units {
-                    writes.push(self.unit_released(&booking.event_id, unit_id, &booking.id)?);
+                    writes.push(self.unit_released(
+                        &booking.event_id,
+                        unit_id,
+                        &booking.id,
+                        None,
+                    )?);
                 }
             }
             None => {
@@ -288,9 +293,12 @@ impl Store {
         if let Some(units) = &booking.units {
             // Apart from the booking: a unit may have been taken over
             // already (lazy expiry), and that must not undo the expiry.
-            // Only units still held by this booking go back.
+            // Only units this booking still holds with a lapsed hold go
+            // back; one left behind by a run that stops here is free
+            // anyway, as its hold lapsed.
             for unit_id in units {
-                let update = self.unit_released(&booking.event_id, unit_id, &booking.id)?;
+                let update =
+                    self.unit_released(&booking.event_id, unit_id, &booking.id, Some(now))?;
                 match self.update_alone(update).await {
                     Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                     Err(err) => return Err(err),
@@ -553,25 +561,35 @@ impl Store {
             .build())
     }
 
+    /// The unit goes back to available if `booking_id` still holds it;
+    /// with `lapsed_by`, only if that hold had lapsed by then.
     fn unit_released(
         &self,
         event_id: &str,
         unit_id: &str,
         booking_id: &str,
+        lapsed_by: Option<OffsetDateTime>,
     ) -> Result<TransactWriteItem, StoreError> {
         let (pk, sk) = keys::unit(event_id, unit_id);
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression("SET #state = :available REMOVE booking_id, hold_expires_at")
-            .condition_expression("booking_id = :booking AND #state = :held")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":available", s("available"))
             .expression_attribute_values(":held", s("held"))
-            .expression_attribute_values(":booking", s(booking_id))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":booking", s(booking_id));
+        let update = match lapsed_by {
+            Some(now) => update
+                .condition_expression(
+                    "booking_id = :booking AND #state = :held AND hold_expires_at <= :now",
+                )
+                .expression_attribute_values(":now", n(now.unix_timestamp())),
+            None => update.condition_expression("booking_id = :booking AND #state = :held"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     /// Takes places from a shard, never below zero, or gives them back.

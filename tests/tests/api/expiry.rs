@@ -71,6 +71,32 @@ async fn the_worker_expires_a_lapsed_grid_hold_and_frees_its_units() {
 }
 
 #[tokio::test]
+async fn the_worker_leaves_a_unit_taken_over_with_its_new_holder() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, grid(1), 10).await;
+    let ada = app.sign_in(&app.email("ada")).await;
+    let bob = app.sign_in(&app.email("bob")).await;
+    let lapsed = held(&app, &ada, &event, json!({ "units": ["T1"] })).await;
+    app.clock.advance(Duration::minutes(10));
+    let taken_over = held(&app, &bob, &event, json!({ "units": ["T1"] })).await;
+    let response = hold_expiry::handle(
+        &app.hold_expiry(),
+        sqs_event(&[("m1", expiry_message(&lapsed))]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let id = lapsed["id"].as_str().unwrap();
+    assert_eq!(stored_status(&app, id).await, BookingStatus::Expired);
+    assert_eq!(
+        stored_units(&event).await["T1"],
+        (
+            "held".to_owned(),
+            taken_over["id"].as_str().map(str::to_owned)
+        )
+    );
+}
+
+#[tokio::test]
 async fn the_worker_gives_an_open_holds_places_back_once() {
     let app = TestApp::spawn().await;
     let event = published_event(&app, open(3), 10).await;
