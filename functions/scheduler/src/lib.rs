@@ -45,7 +45,12 @@ pub async fn handle(app: &AppState, job: ScheduledJob) -> Result<Report, JobErro
         },
         ScheduledJob::Sweep {} => sweep(app).await?,
     };
-    tracing::info!(published = ?report.published, holds_released = report.holds_released, "scheduled job done");
+    // A sweep that found nothing is the common case: not worth a log line a minute.
+    if report.published.is_empty() && report.holds_released == 0 {
+        tracing::debug!("scheduled job found nothing to do");
+    } else {
+        tracing::info!(published = ?report.published, holds_released = report.holds_released, "scheduled job done");
+    }
     Ok(report)
 }
 
