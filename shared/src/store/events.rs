@@ -227,10 +227,7 @@ impl Store {
             .index_name(GSI3)
             .key_condition_expression("GSI3PK = :pk AND GSI3SK <= :now")
             .expression_attribute_values(":pk", s(keys::PUBLISHING_PK))
-            .expression_attribute_values(
-                ":now",
-                s(format!("{}~", epoch_sort_key(now.unix_timestamp()))),
-            )
+            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
             .into_paginator()
             .items()
             .send()

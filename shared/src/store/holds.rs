@@ -249,7 +249,7 @@ impl Store {
                 .index_name(GSI3)
                 .key_condition_expression("GSI3PK = :pk AND GSI3SK <= :now")
                 .expression_attribute_values(":pk", s(keys::expiring_pk(shard)))
-                .expression_attribute_values(":now", s(up_to(now)))
+                .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
                 .into_paginator()
                 .items()
                 .send()
@@ -432,7 +432,7 @@ impl Store {
             .index_name(GSI2)
             .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
             .expression_attribute_values(":pk", s(held_pk(event_id)))
-            .expression_attribute_values(":now", s(up_to(now)))
+            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
             .into_paginator()
             .items()
             .send()
@@ -743,12 +743,6 @@ fn user_bookings_pk(user_id: &str) -> String {
 
 fn held_pk(event_id: &str) -> String {
     format!("HELD#{event_id}")
-}
-
-/// The upper bound of an expiry-sorted key range: everything due by `now`
-/// ("~" sorts after every `#<id>` suffix).
-fn up_to(now: OffsetDateTime) -> String {
-    format!("{}~", epoch_sort_key(now.unix_timestamp()))
 }
 
 fn booking_item(booking: &Booking) -> Item {

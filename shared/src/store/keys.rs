@@ -75,6 +75,12 @@ pub fn epoch_sort_key(epoch: i64) -> String {
     format!("{epoch:012}")
 }
 
+/// The upper bound of a `<epoch sort key>#<id>` range that includes every
+/// id at `epoch` ("~" sorts after every `#<id>` suffix).
+pub fn due_by(epoch: i64) -> String {
+    format!("{}~", epoch_sort_key(epoch))
+}
+
 /// Held bookings of all events sit in GSI3 by expiry, for the sweep, spread
 /// over this many partition keys so busy on-sales do not all write one.
 pub const EXPIRING_SHARDS: u32 = 4;
@@ -113,6 +119,13 @@ mod tests {
     fn epoch_sort_keys_order_like_times() {
         assert!(epoch_sort_key(999) < epoch_sort_key(1_000));
         assert!(epoch_sort_key(1_800_000_000) < epoch_sort_key(18_000_000_000));
+    }
+
+    #[test]
+    fn due_by_includes_every_id_of_that_second_and_nothing_later() {
+        let at = |epoch: i64, id: &str| format!("{}#{id}", epoch_sort_key(epoch));
+        assert!(at(1_000, "zzzz-ffff") <= due_by(1_000));
+        assert!(at(1_001, "0000") > due_by(1_000));
     }
 
     #[test]
