@@ -339,6 +339,15 @@ impl Event {
         }
         let moves_start = starts_at.is_some_and(|t| to_stored_time(t) != Some(self.starts_at));
         let mut next = validated(next, moves_start.then_some(now))?;
+        // A scheduled event goes on sale before it starts (`scheduled`).
+        if next.status == EventStatus::Scheduled
+            && next.publish_at.is_some_and(|at| at >= next.starts_at)
+        {
+            return Err(EventError::Invalid(vec![FieldError {
+                field: "starts_at".into(),
+                message: "must be after the scheduled publish_at".into(),
+            }]));
+        }
         // The store checks this again atomically; this answers without a write.
         if self.sales_started && next.sells_differently_from(self) {
             return Err(EventError::LayoutLocked);
@@ -1024,6 +1033,22 @@ mod tests {
         assert_eq!(scheduled.publish_at, to_stored_time(at));
         let moved = super::scheduled(&scheduled, at + Duration::hours(1), NOW).unwrap();
         assert_eq!(moved.publish_at, to_stored_time(at + Duration::hours(1)));
+    }
+
+    #[test]
+    fn a_scheduled_event_cannot_start_before_it_goes_on_sale() {
+        let event = new_event(body()).unwrap();
+        let scheduled = scheduled(&event, datetime!(2030-01-20 12:00 UTC), NOW).unwrap();
+        let earlier =
+            json!({ "starts_at": "2030-01-20T12:00:00Z", "ends_at": "2030-01-20T18:00:00Z" });
+        assert_eq!(
+            problems(patch(&scheduled, earlier.clone(), NOW)),
+            ["starts_at"]
+        );
+        assert!(
+            patch(&event, earlier, NOW).is_ok(),
+            "a draft has no publish time"
+        );
     }
 
     #[test]
