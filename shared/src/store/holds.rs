@@ -43,6 +43,11 @@ pub enum HoldOutcome {
     EventChanged,
 }
 
+/// Index attributes only a held booking carries (GSI2: lapsed holds of an
+/// event; GSI3: every event's holds by expiry, for the sweep); every
+/// transition out of `held` removes them.
+pub(super) const HELD_INDEX_ATTRIBUTES: &str = "GSI2PK, GSI2SK, GSI3PK, GSI3SK";
+
 #[derive(Debug, Clone, Copy)]
 enum ShardChange {
     Take,
@@ -635,8 +640,7 @@ impl Store {
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression(format!(
-                "SET #status = :to, updated_at = :updated_at {}",
-                keys::remove_held_only_keys()
+                "SET #status = :to, updated_at = :updated_at REMOVE {HELD_INDEX_ATTRIBUTES}"
             ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
@@ -916,8 +920,10 @@ mod tests {
             allocations: vec![],
         };
         let item = booking_item(&booking);
-        for name in keys::HELD_ONLY_INDEX_KEYS {
-            assert!(item.contains_key(name), "{name}");
+        let held_only: Vec<&str> = HELD_INDEX_ATTRIBUTES.split(", ").collect();
+        assert_eq!(held_only, [GSI2PK, GSI2SK, GSI3PK, GSI3SK]);
+        for name in &held_only {
+            assert!(item.contains_key(*name), "{name}");
         }
         assert_eq!(get_s(&item, GSI2SK).unwrap(), "001800000000#b1");
         assert_eq!(get_s(&item, GSI3SK).unwrap(), "001800000000#b1");
@@ -927,10 +933,6 @@ mod tests {
         );
         booking.status = BookingStatus::Confirmed;
         let item = booking_item(&booking);
-        assert!(
-            !keys::HELD_ONLY_INDEX_KEYS
-                .iter()
-                .any(|k| item.contains_key(*k))
-        );
+        assert!(!held_only.iter().any(|k| item.contains_key(*k)));
     }
 }

@@ -98,16 +98,6 @@ pub fn expiring_shard(booking_id: &str) -> u32 {
     hash % EXPIRING_SHARDS
 }
 
-/// Index keys a booking carries only while `held`: the per-event lapsed
-/// holds (GSI2) and the global expiry sweep (GSI3). Every transition out of
-/// `held` removes all of them, with `remove_held_only_keys()`.
-pub const HELD_ONLY_INDEX_KEYS: [&str; 4] = [GSI2PK, GSI2SK, GSI3PK, GSI3SK];
-
-/// The `REMOVE` clause of an update that ends a hold.
-pub fn remove_held_only_keys() -> String {
-    format!("REMOVE {}", HELD_ONLY_INDEX_KEYS.join(", "))
-}
-
 /// Scheduled events sit in GSI3 by publish time, for the sweep.
 pub const PUBLISHING_PK: &str = "PUBLISHING";
 
