@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use bookings_api::BookingsState;
+use dev_server::Functions;
 use events_api::EventsState;
 use hold_expiry::HoldExpiryState;
 use http_body_util::BodyExt;
@@ -34,8 +35,9 @@ pub struct TestApp {
     pub router: Router,
     pub clock: Arc<ManualClock>,
     pub state: AuthState,
-    /// This app's own hold-expiry queue, so tests can count its messages.
-    pub expiry_queue: HoldExpiryQueue,
+    /// The hold-expiry worker as Lambda runs it, on this app's own queue
+    /// (so tests see only their own messages).
+    pub hold_expiry: HoldExpiryState,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -110,35 +112,34 @@ impl TestApp {
             .queue_url
             .expect("queue url");
         let expiry_queue = HoldExpiryQueue::new(&aws, &queue_url);
-        let bookings = BookingsState {
-            app: state.app.clone(),
-            expiry: expiry_queue.clone(),
-        };
-        let events = EventsState {
-            app: state.app.clone(),
-            schedules: PublishSchedules::new(
-                &aws,
-                ScheduleConfig::from_env().expect("schedule settings"),
-            ),
+        let functions = Functions {
+            auth: state.clone(),
+            bookings: BookingsState {
+                app: state.app.clone(),
+                expiry: expiry_queue.clone(),
+            },
+            events: EventsState {
+                app: state.app.clone(),
+                schedules: PublishSchedules::new(
+                    &aws,
+                    ScheduleConfig::from_env().expect("schedule settings"),
+                ),
+            },
+            hold_expiry: HoldExpiryState {
+                app: state.app.clone(),
+                queue: expiry_queue.clone(),
+            },
         };
         // A distinct (never contacted) address per app keeps per-IP limits apart.
         let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();
         let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
         Self {
-            router: dev_server::app(state.clone(), bookings, events),
+            hold_expiry: functions.hold_expiry.clone(),
+            router: dev_server::app(functions),
             clock,
             state,
-            expiry_queue,
             client_ip,
             tag,
-        }
-    }
-
-    /// The hold-expiry worker as Lambda runs it, on this app's queue.
-    pub fn hold_expiry(&self) -> HoldExpiryState {
-        HoldExpiryState {
-            app: self.state.app.clone(),
-            queue: self.expiry_queue.clone(),
         }
     }
 

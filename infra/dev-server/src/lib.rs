@@ -13,18 +13,54 @@ use bookings_api::BookingsState;
 use events_api::EventsState;
 use hold_expiry::HoldExpiryState;
 use shared::AppState;
+use shared::config::ScheduleConfig;
 use shared::domain::schedule::ScheduledJob;
+use shared::queue::HoldExpiryQueue;
+use shared::schedules::PublishSchedules;
 use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 
+/// Each function's state, sharing one common state (one set of clients).
+#[derive(Clone)]
+pub struct Functions {
+    pub auth: AuthState,
+    pub bookings: BookingsState,
+    pub events: EventsState,
+    pub hold_expiry: HoldExpiryState,
+}
+
+impl Functions {
+    /// From the environment, like each Lambda function at its cold start.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let auth = AuthState::from_env().await?;
+        let aws = shared::state::load_aws().await;
+        let expiry = HoldExpiryQueue::from_env(&aws)?;
+        Ok(Self {
+            bookings: BookingsState {
+                app: auth.app.clone(),
+                expiry: expiry.clone(),
+            },
+            events: EventsState {
+                app: auth.app.clone(),
+                schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
+            },
+            hold_expiry: HoldExpiryState {
+                app: auth.app.clone(),
+                queue: expiry,
+            },
+            auth,
+        })
+    }
+}
+
 /// Every API function's routes on one router.
-pub fn app(auth: AuthState, bookings: BookingsState, events: EventsState) -> Router {
-    let core = auth.app.clone();
-    let routes = auth_api::routes(auth)
+pub fn app(functions: Functions) -> Router {
+    let core = functions.auth.app.clone();
+    let routes = auth_api::routes(functions.auth)
         .merge(admin_api::routes(core))
-        .merge(events_api::routes(events))
-        .merge(bookings_api::routes(bookings));
+        .merge(events_api::routes(functions.events))
+        .merge(bookings_api::routes(functions.bookings));
     shared::http::finish(routes)
 }
 

@@ -1,18 +1,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use auth_api::AuthState;
-use bookings_api::BookingsState;
-use events_api::EventsState;
-use hold_expiry::HoldExpiryState;
-use shared::config::ScheduleConfig;
-use shared::queue::HoldExpiryQueue;
-use shared::schedules::PublishSchedules;
+use dev_server::Functions;
 
 /// `dev-server` serves the API and runs the workers; `dev-server openapi`
 /// prints the document.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if std::env::args().nth(1).as_deref() == Some("openapi") {
         print!("{}", dev_server::openapi_json());
         return Ok(());
@@ -28,33 +22,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .filter(|&s| s > 0)
         .unwrap_or(60);
-    let auth = AuthState::from_env().await?;
-    let aws = shared::state::load_aws().await;
-    let core = auth.app.clone();
-    let expiry = HoldExpiryQueue::from_env(&aws)?;
-    let bookings = BookingsState {
-        app: core.clone(),
-        expiry: expiry.clone(),
-    };
-    let events = EventsState {
-        app: core.clone(),
-        schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
-    };
+    let functions = Functions::from_env().await?;
     // In AWS the HTTP API answers CORS (template.yaml); locally we do.
-    let cors = dev_server::cors(&auth.sign_in.frontend_url)?;
-    tokio::spawn(dev_server::poll_hold_expiry(HoldExpiryState {
-        app: core.clone(),
-        queue: expiry,
-    }));
+    let cors = dev_server::cors(&functions.auth.sign_in.frontend_url)?;
+    tokio::spawn(dev_server::poll_hold_expiry(functions.hold_expiry.clone()));
     tokio::spawn(dev_server::sweep_every(
-        core,
+        functions.auth.app.clone(),
         Duration::from_secs(sweep_seconds),
     ));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry poll and sweep running");
     axum::serve(
         listener,
-        dev_server::app(auth, bookings, events)
+        dev_server::app(functions)
             .layer(cors)
             .into_make_service_with_connect_info::<SocketAddr>(),
     )

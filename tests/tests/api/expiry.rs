@@ -58,7 +58,7 @@ async fn the_worker_expires_a_lapsed_grid_hold_and_frees_its_units() {
     let booking = held(&app, &ada, &event, json!({ "units": ["T1", "T2"] })).await;
     app.clock.advance(Duration::minutes(10));
     let response = hold_expiry::handle(
-        &app.hold_expiry(),
+        &app.hold_expiry,
         sqs_event(&[("m1", expiry_message(&booking))]),
     )
     .await;
@@ -80,7 +80,7 @@ async fn the_worker_leaves_a_unit_taken_over_with_its_new_holder() {
     app.clock.advance(Duration::minutes(10));
     let taken_over = held(&app, &bob, &event, json!({ "units": ["T1"] })).await;
     let response = hold_expiry::handle(
-        &app.hold_expiry(),
+        &app.hold_expiry,
         sqs_event(&[("m1", expiry_message(&lapsed))]),
     )
     .await;
@@ -104,10 +104,10 @@ async fn the_worker_gives_an_open_holds_places_back_once() {
     let booking = held(&app, &ada, &event, json!({ "quantity": 2 })).await;
     assert_eq!(shard_remaining(&event).await, vec![1]);
     app.clock.advance(Duration::minutes(11));
-    let worker = app.hold_expiry();
+    let worker = &app.hold_expiry;
     for delivery in ["m1", "m1-again"] {
         let response =
-            hold_expiry::handle(&worker, sqs_event(&[(delivery, expiry_message(&booking))])).await;
+            hold_expiry::handle(worker, sqs_event(&[(delivery, expiry_message(&booking))])).await;
         assert!(response.batch_item_failures.is_empty());
     }
     let id = booking["id"].as_str().unwrap();
@@ -125,7 +125,7 @@ async fn the_worker_leaves_a_released_hold_alone() {
     assert_eq!(release(&app, &ada, id).await.status, StatusCode::OK);
     app.clock.advance(Duration::minutes(10));
     let response = hold_expiry::handle(
-        &app.hold_expiry(),
+        &app.hold_expiry,
         sqs_event(&[("m1", expiry_message(&booking))]),
     )
     .await;
@@ -146,7 +146,7 @@ async fn a_hold_not_yet_due_is_left_held_and_its_message_sent_again() {
     let booking = held(&app, &ada, &event, json!({ "units": ["T1"] })).await;
     app.clock.advance(Duration::minutes(4));
     let response = hold_expiry::handle(
-        &app.hold_expiry(),
+        &app.hold_expiry,
         sqs_event(&[("m1", expiry_message(&booking))]),
     )
     .await;
@@ -169,7 +169,7 @@ async fn a_batch_reports_only_the_message_that_failed() {
     let booking = held(&app, &ada, &event, json!({ "units": ["T1"] })).await;
     app.clock.advance(Duration::minutes(10));
     let response = hold_expiry::handle(
-        &app.hold_expiry(),
+        &app.hold_expiry,
         sqs_event(&[
             ("bad", "{\"booking\": 42}".to_owned()),
             ("good", expiry_message(&booking)),
