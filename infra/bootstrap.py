@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Create the template's table, queues, buckets and SES sender on the local emulators.
+"""Create the template's table, queues, buckets, schedule groups and SES sender on the local emulators.
 
 Reads ../template.yaml, so the local stack is built from the same definitions
 that are deployed:
@@ -11,11 +11,13 @@ that are deployed:
   redrive policy included (queues referenced by others are created first);
 * every `AWS::S3::Bucket` -> a moto bucket named the same way, with its public
   access block and default encryption;
+* every `AWS::Scheduler::ScheduleGroup` -> a moto schedule group named the
+  same way (`PublishScheduleGroup` -> `publish-schedule-group`);
 * the SES sender `$MAIL_FROM` (default `no-reply@tickets.local`) is verified.
 
 Idempotent: a second run against a bootstrapped emulator changes nothing.
 `--env-file PATH` writes shell-sourceable lines (TABLE_NAME, <QUEUE>_URL,
-<BUCKET>, MAIL_FROM) for the scripts that start the app.
+<BUCKET>, <SCHEDULE_GROUP>, MAIL_FROM) for the scripts that start the app.
 
 Refuses to run unless AWS_ENDPOINT_URL (moto) and AWS_ENDPOINT_URL_DYNAMODB
 (DynamoDB Local) are set, so it can never touch a real AWS account.
@@ -449,6 +451,22 @@ def ensure_bucket(s3, logical_id: str, name: str, props: dict[str, Any]) -> None
     say("bucket", name, status)
 
 
+# --- EventBridge Scheduler ------------------------------------------------------
+
+
+def ensure_schedule_group(scheduler, logical_id: str, name: str, props: dict[str, Any]) -> None:
+    for key in props.keys() - {"Name", "Tags"}:
+        print(f"  note: {logical_id}.{key} is not applied locally", file=sys.stderr)
+    try:
+        scheduler.get_schedule_group(Name=name)
+        say("schedules", name, "exists")
+    except ClientError as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+        scheduler.create_schedule_group(Name=name)
+        say("schedules", name, "created")
+
+
 # --- SES -----------------------------------------------------------------------
 
 
@@ -550,6 +568,16 @@ def main() -> int:
             name = kebab(logical_id)
             ensure_bucket(s3, logical_id, name, props)
             local[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+            env[env_key(logical_id)] = name
+
+    # EventBridge Scheduler
+    groups = resources_of(template, "AWS::Scheduler::ScheduleGroup")
+    if groups:
+        scheduler = client("scheduler", moto)
+        for logical_id, props in groups.items():
+            name = kebab(logical_id)
+            ensure_schedule_group(scheduler, logical_id, name, props)
+            local[logical_id] = {"Ref": name}
             env[env_key(logical_id)] = name
 
     # SES

@@ -3,7 +3,8 @@
 #
 #   DynamoDB Local on $DDB_PORT (8000), moto (SQS, SES, S3, Scheduler) on
 #   $MOTO_PORT (5005), both bootstrapped from template.yaml; then
-#   `cargo run -p dev-server` on $PORT (8080). Ctrl-C stops all of it.
+#   `cargo run -p dev-server` on $PORT (8080), which also runs the workers
+#   (hold-expiry queue poll, sweep every $SWEEP_SECONDS). Ctrl-C stops all of it.
 #   Variables already set in the environment win over the local defaults.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ trap 'exit 143' TERM
 start_emulators dev "$DDB_PORT" "$MOTO_PORT"
 
 emulator_env "$DDB_PORT" "$MOTO_PORT"
-load_bootstrap_env dev # TABLE_NAME, queue URLs, bucket names, MAIL_FROM
+load_bootstrap_env dev # TABLE_NAME, queue URLs, bucket names, schedule group, MAIL_FROM
 
 export APP_ENV="${APP_ENV:-local}"
 export JWT_SECRET="${JWT_SECRET:-local-development-only-jwt-secret-do-not-deploy}"
@@ -32,6 +33,7 @@ export FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"
 export MAIL_FROM="${MAIL_FROM:-no-reply@tickets.local}"
 export BOOTSTRAP_DEVELOPER_EMAIL="${BOOTSTRAP_DEVELOPER_EMAIL:-}"
 export RUST_LOG="${RUST_LOG:-info}"
+export SWEEP_SECONDS="${SWEEP_SECONDS:-60}"
 export PORT
 # The fake Stripe answers on the dev server's own port (infra/fake-stripe).
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$PORT/}"
@@ -48,6 +50,10 @@ Local stack is up (state and logs in .cache/run/dev/):
   fake Stripe     $STRIPE_API_BASE (PaymentIntents, Refunds); after a checkout, pay with
                   curl -XPOST http://127.0.0.1:$PORT/dev/stripe/payment_intents/<id>/succeed
                   (it sends the signed webhook to /v1/webhooks/stripe)
+  workers         hold-expiry: polls $HOLD_EXPIRY_QUEUE_URL
+                  sweep (lapsed holds, overdue scheduled events): every $SWEEP_SECONDS s (SWEEP_SECONDS)
+                  publish schedules go to moto's Scheduler (group $PUBLISH_SCHEDULE_GROUP), which never
+                  fires them: the sweep publishes scheduled events locally
 
 Building and starting the dev server (cargo run -p dev-server). The first
 build compiles the AWS SDKs: a few minutes on two cores; later runs take seconds.

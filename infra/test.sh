@@ -21,7 +21,7 @@ trap 'exit 143' TERM
 start_emulators test "$DDB_PORT" "$MOTO_PORT"
 
 emulator_env "$DDB_PORT" "$MOTO_PORT"
-load_bootstrap_env test # TABLE_NAME, queue URLs, bucket names, MAIL_FROM
+load_bootstrap_env test # TABLE_NAME, queue URLs, bucket names, schedule group, MAIL_FROM
 export APP_ENV=local
 export JWT_SECRET="integration-test-secret-of-at-least-32-bytes"
 export FRONTEND_URL="http://localhost:3000"

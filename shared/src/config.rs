@@ -81,12 +81,7 @@ impl MailConfig {
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let env = app_env(src)?;
-        let required = |name: &'static str, local_default: &str| match (src.value(name), env) {
-            (Some(v), _) => Ok(v),
-            (None, AppEnv::Local) => Ok(local_default.to_owned()),
-            (None, AppEnv::Production) => Err(ConfigError::Missing(name)),
-        };
-        let frontend_url = required("FRONTEND_URL", "http://localhost:3000")?;
+        let frontend_url = required(src, env, "FRONTEND_URL", "http://localhost:3000")?;
         if !(frontend_url.starts_with("https://") || frontend_url.starts_with("http://")) {
             return Err(ConfigError::Invalid {
                 name: "FRONTEND_URL",
@@ -95,7 +90,7 @@ impl MailConfig {
         }
         Ok(Self {
             frontend_url: frontend_url.trim_end_matches('/').to_owned(),
-            mail_from: required("MAIL_FROM", "no-reply@tickets.local")?,
+            mail_from: required(src, env, "MAIL_FROM", "no-reply@tickets.local")?,
         })
     }
 }
@@ -193,6 +188,43 @@ impl SignInConfig {
     }
 }
 
+/// The hold-expiry queue's URL, for the functions that send to it. No local
+/// default: `infra/bootstrap.py` creates the queue and writes its URL.
+pub fn hold_expiry_queue_url(src: &impl Source) -> Result<String, ConfigError> {
+    src.value("HOLD_EXPIRY_QUEUE_URL")
+        .ok_or(ConfigError::Missing("HOLD_EXPIRY_QUEUE_URL"))
+}
+
+/// Where one-time publish schedules go and what they invoke (events-api).
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// The schedule group (`PUBLISH_SCHEDULE_GROUP`).
+    pub group: String,
+    /// The scheduler function's ARN (`SCHEDULER_TARGET_ARN`).
+    pub target_arn: String,
+    /// The role EventBridge Scheduler assumes to invoke it (`SCHEDULER_ROLE_ARN`).
+    pub role_arn: String,
+}
+
+/// Placeholders the local emulator accepts: its schedules never fire.
+const LOCAL_SCHEDULER_TARGET_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:scheduler";
+const LOCAL_SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/scheduler-invokes-scheduler";
+
+impl ScheduleConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let env = app_env(src)?;
+        Ok(Self {
+            group: required(src, env, "PUBLISH_SCHEDULE_GROUP", "default")?,
+            target_arn: required(src, env, "SCHEDULER_TARGET_ARN", LOCAL_SCHEDULER_TARGET_ARN)?,
+            role_arn: required(src, env, "SCHEDULER_ROLE_ARN", LOCAL_SCHEDULER_ROLE_ARN)?,
+        })
+    }
+}
+
 /// Stripe's API; the local stack's fake Stripe listens on the dev server.
 const STRIPE_API_BASE: &str = "https://api.stripe.com/";
 const LOCAL_STRIPE_API_BASE: &str = "http://127.0.0.1:8080/";
@@ -248,6 +280,20 @@ impl WebhookConfig {
             }
         };
         Ok(Self { signing_secret })
+    }
+}
+
+/// A value production must be given and local runs default.
+fn required(
+    src: &impl Source,
+    env: AppEnv,
+    name: &'static str,
+    local_default: &str,
+) -> Result<String, ConfigError> {
+    match (src.value(name), env) {
+        (Some(v), _) => Ok(v),
+        (None, AppEnv::Local) => Ok(local_default.to_owned()),
+        (None, AppEnv::Production) => Err(ConfigError::Missing(name)),
     }
 }
 
@@ -329,6 +375,20 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn production_schedules_need_their_group_target_and_role() {
+        let err = ScheduleConfig::from_source(&source(&[])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("PUBLISH_SCHEDULE_GROUP"));
+        let local = ScheduleConfig::from_source(&source(&[("APP_ENV", "local")])).unwrap();
+        assert!(local.target_arn.starts_with("arn:aws:lambda:"));
+    }
+
+    #[test]
+    fn the_hold_expiry_queue_has_no_default() {
+        let err = hold_expiry_queue_url(&source(&[("APP_ENV", "local")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("HOLD_EXPIRY_QUEUE_URL"));
     }
 
     #[test]

@@ -14,7 +14,11 @@ pub mod http;
 pub mod mail;
 #[cfg(feature = "payments")]
 pub mod payments;
+#[cfg(feature = "queue")]
+pub mod queue;
 pub mod sale;
+#[cfg(feature = "schedules")]
+pub mod schedules;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -16,15 +16,19 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use bookings_api::BookingsState;
 use dev_server::Functions;
+use events_api::EventsState;
 use fake_stripe::FakeStripe;
+use hold_expiry::HoldExpiryState;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::AppState;
 use shared::clock::ManualClock;
-use shared::config::{AppEnv, Config, SignInConfig};
+use shared::config::{AppEnv, Config, ScheduleConfig, SignInConfig};
 use shared::config::{MailConfig, PaymentsConfig, Secret, WebhookConfig};
 use shared::mail::Mailer;
 use shared::payments::Payments;
+use shared::queue::HoldExpiryQueue;
+use shared::schedules::PublishSchedules;
 use stripe_webhook::WebhookState;
 use time::OffsetDateTime;
 use tower::ServiceExt;
@@ -40,6 +44,9 @@ pub struct TestApp {
     pub state: AuthState,
     /// A fake Stripe of this app's own, on a free port.
     pub stripe: FakeStripe,
+    /// The hold-expiry worker as Lambda runs it, on this app's own queue
+    /// (so tests see only their own messages).
+    pub hold_expiry: HoldExpiryState,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -63,6 +70,11 @@ pub struct Session {
 pub struct Options {
     pub limit_per_email: Option<u32>,
     pub limit_per_ip: Option<u32>,
+    /// Where the app's clock starts (default: now). Sweep tests start in
+    /// the past, so their sweeps (which act on every event) only reach the
+    /// holds and events of apps that started even earlier, never those of
+    /// tests running at the present time.
+    pub clock_start: Option<OffsetDateTime>,
 }
 
 fn env(name: &str) -> String {
@@ -79,7 +91,9 @@ impl TestApp {
     pub async fn with(options: Options) -> Self {
         env("AWS_ENDPOINT_URL_DYNAMODB");
         let tag = uuid::Uuid::now_v7().simple().to_string();
-        let clock = Arc::new(ManualClock::starting_at(OffsetDateTime::now_utc()));
+        let clock = Arc::new(ManualClock::starting_at(
+            options.clock_start.unwrap_or_else(OffsetDateTime::now_utc),
+        ));
         let aws = shared::state::load_aws().await;
         let config = Config {
             env: AppEnv::Local,
@@ -113,10 +127,32 @@ impl TestApp {
             frontend_url: "http://localhost:3000".into(),
             mail_from: env("MAIL_FROM"),
         };
+        let queue_url = aws_sdk_sqs::Client::new(&aws)
+            .create_queue()
+            .queue_name(format!("hold-expiry-{tag}"))
+            .send()
+            .await
+            .expect("moto creates the app's queue")
+            .queue_url
+            .expect("queue url");
+        let expiry_queue = HoldExpiryQueue::new(&aws, &queue_url);
         let functions = Functions {
+            auth: state.clone(),
             bookings: BookingsState {
                 app: state.app.clone(),
                 payments: payments.clone(),
+                expiry: expiry_queue.clone(),
+            },
+            events: EventsState {
+                app: state.app.clone(),
+                schedules: PublishSchedules::new(
+                    &aws,
+                    ScheduleConfig::from_env().expect("schedule settings"),
+                ),
+            },
+            hold_expiry: HoldExpiryState {
+                app: state.app.clone(),
+                queue: expiry_queue.clone(),
             },
             webhook: WebhookState {
                 app: state.app.clone(),
@@ -127,12 +163,12 @@ impl TestApp {
                     signing_secret: Secret::new(STRIPE_WEBHOOK_SECRET),
                 }),
             },
-            auth: state.clone(),
         };
         // A distinct (never contacted) address per app keeps per-IP limits apart.
         let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();
         let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
         Self {
+            hold_expiry: functions.hold_expiry.clone(),
             router: dev_server::app(functions),
             stripe,
             clock,
@@ -374,8 +410,21 @@ pub fn token_in(mail: &Value) -> String {
         .collect()
 }
 
-/// moto's whole state as JSON (`GET /moto-api/data.json`).
+/// moto's whole state as JSON (`GET /moto-api/data.json`). moto checks that
+/// each attribute serializes, then serializes them all: an item added by
+/// another test in between (a schedule, a message) fails the dump with a
+/// 500, so a failed dump is asked for again.
 async fn moto_state() -> Value {
+    for _ in 0..10 {
+        if let Some(state) = moto_state_once().await {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("moto's data.json kept failing");
+}
+
+async fn moto_state_once() -> Option<Value> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let endpoint = env("AWS_ENDPOINT_URL");
     let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
@@ -388,7 +437,7 @@ async fn moto_state() -> Value {
     stream.read_to_end(&mut raw).await.expect("read");
     let text = String::from_utf8_lossy(&raw);
     let (_, body) = text.split_once("\r\n\r\n").expect("HTTP response");
-    serde_json::from_str(body).expect("moto state is JSON")
+    serde_json::from_str(body).ok()
 }
 
 /// A client on the test table, for checking what is stored.
@@ -423,4 +472,38 @@ pub async fn stored_shards(event_id: &str) -> BTreeMap<u32, (i64, i64)> {
         }
     }
     shards
+}
+
+/// Messages the emulator's SQS holds whose body names `booking_id`, oldest
+/// first: (body, the delay it was sent with in whole seconds).
+pub async fn sent_messages_about(booking_id: &str) -> Vec<(Value, i64)> {
+    let data = moto_state().await;
+    let mut messages: Vec<(i64, Value, i64)> = data["sqs"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let body: Value = serde_json::from_str(m["body"].as_str()?).ok()?;
+            (body["booking_id"] == booking_id).then_some(())?;
+            let sent = m["sent_timestamp"].as_f64()?;
+            let delay = m["delayed_until"]
+                .as_f64()
+                .map_or(0.0, |until| until - sent);
+            Some((sent as i64, body, (delay / 1000.0).round() as i64))
+        })
+        .collect();
+    messages.sort_by_key(|(sent, _, _)| *sent);
+    messages
+        .into_iter()
+        .map(|(_, body, delay)| (body, delay))
+        .collect()
+}
+
+/// An SQS event as Lambda delivers it: one record per (message id, body).
+pub fn sqs_event(messages: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| serde_json::json!({ "messageId": id, "body": body }))
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
 }

@@ -1,11 +1,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use shared::ApiError;
 use shared::auth::Authenticated;
 use shared::domain::booking::Booking;
 use shared::http::{Json, PathParam};
+use shared::queue::HoldExpiryMessage;
 use shared::sale::{self, Order};
-use shared::{ApiError, AppState};
+
+use crate::BookingsState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,7 +20,8 @@ pub struct HoldRequest {
 }
 
 /// Holds units (grid) or places (open) for `hold_minutes`, all or nothing.
-/// The amount comes from the event's layout.
+/// The amount comes from the event's layout. The hold-expiry worker is told
+/// when the hold lapses.
 #[utoipa::path(post, path = "/v1/events/{id}/holds", operation_id = "createHold", tag = "bookings",
     params(("id" = String, Path, description = "Event id")), request_body = HoldRequest, security(("bearer" = [])),
     responses((status = 201, body = Booking), (status = 400, body = shared::error::Problem),
@@ -25,7 +29,7 @@ pub struct HoldRequest {
               (status = 409, description = "UNITS_UNAVAILABLE, SOLD_OUT or EVENT_CHANGED; nothing held", body = shared::error::Problem),
               (status = 422, description = "over max_per_booking, unknown or duplicate units, not on sale", body = shared::error::Problem)))]
 pub async fn create(
-    State(app): State<AppState>,
+    State(state): State<BookingsState>,
     caller: Authenticated,
     PathParam(event_id): PathParam<String>,
     Json(req): Json<HoldRequest>,
@@ -36,6 +40,17 @@ pub async fn create(
         walk_in: None,
         user_id: caller.user_id,
     };
-    let booking = sale::sell(&app, order).await?;
+    let booking = sale::sell(&state.app, order).await?;
+    if let Some(hold_expires_at) = booking.hold_expires_at {
+        let message = HoldExpiryMessage {
+            booking_id: booking.id.clone(),
+            hold_expires_at,
+        };
+        // The hold stands either way: lazy expiry frees it on time and the
+        // every-minute sweep records it, so a lost message is a warning.
+        if let Err(err) = state.expiry.send(&message, state.app.clock.now()).await {
+            tracing::warn!(booking_id = %booking.id, error = %err, "hold-expiry message not sent");
+        }
+    }
     Ok((StatusCode::CREATED, Json(booking)))
 }

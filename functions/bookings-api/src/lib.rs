@@ -13,13 +13,16 @@ use axum::routing::{get, post};
 use shared::AppState;
 use shared::config::PaymentsConfig;
 use shared::payments::Payments;
+use shared::queue::HoldExpiryQueue;
 use utoipa::OpenApi;
 
-/// bookings-api's state: the common state plus the Stripe client.
+/// bookings-api's state: the common state plus the Stripe client and the
+/// hold-expiry queue.
 #[derive(Clone)]
 pub struct BookingsState {
     pub app: AppState,
     pub payments: Payments,
+    pub expiry: HoldExpiryQueue,
 }
 
 impl FromRef<BookingsState> for AppState {
@@ -30,9 +33,14 @@ impl FromRef<BookingsState> for AppState {
 
 impl BookingsState {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let (app, _aws) = AppState::from_env().await?;
+        let (app, aws) = AppState::from_env().await?;
         let payments = Payments::new(&PaymentsConfig::from_env()?)?;
-        Ok(Self { app, payments })
+        let expiry = HoldExpiryQueue::from_env(&aws)?;
+        Ok(Self {
+            app,
+            payments,
+            expiry,
+        })
     }
 }
 

@@ -1,26 +1,53 @@
 //! events-api: browsing events (anyone) and managing them (admins) under
-//! /v1/events. Every change is one transaction with its audit entry.
+//! /v1/events. Every change is one transaction with its audit entry;
+//! scheduling also keeps the event's one-time publish schedule in step.
 
 mod browse;
 mod manage;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use shared::AppState;
+use shared::config::{ConfigError, ScheduleConfig};
+use shared::schedules::PublishSchedules;
 use utoipa::OpenApi;
+
+/// events-api's state: the common state plus the publish schedules.
+#[derive(Clone)]
+pub struct EventsState {
+    pub app: AppState,
+    pub schedules: PublishSchedules,
+}
+
+impl FromRef<EventsState> for AppState {
+    fn from_ref(state: &EventsState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl EventsState {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let schedules = ScheduleConfig::from_env()?;
+        let (app, aws) = AppState::from_env().await?;
+        Ok(Self {
+            app,
+            schedules: PublishSchedules::new(&aws, schedules),
+        })
+    }
+}
 
 /// Event bodies may carry a grid of up to 2000 units, more than the
 /// platform's default body limit; the domain bounds the layout itself.
 const EVENT_BODY_MAX_BYTES: usize = 512 * 1024;
 
 /// The function as Lambda serves it.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: EventsState) -> Router {
     shared::http::finish(routes(state))
 }
 
 /// The bare routes, for the dev server to merge with other functions'.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: EventsState) -> Router {
     let event_body = || DefaultBodyLimit::max(EVENT_BODY_MAX_BYTES);
     Router::new()
         .route(
@@ -33,6 +60,7 @@ pub fn routes(state: AppState) -> Router {
         )
         .route("/v1/events/{id}/availability", get(browse::availability))
         .route("/v1/events/{id}/publish", post(manage::publish))
+        .route("/v1/events/{id}/schedule", post(manage::schedule))
         .route("/v1/events/{id}/cancel", post(manage::cancel))
         .with_state(state)
 }
@@ -46,6 +74,7 @@ pub fn routes(state: AppState) -> Router {
         manage::create,
         manage::update,
         manage::publish,
+        manage::schedule,
         manage::cancel
     ),
     tags((name = "events", description = "Browsing and managing events"))

@@ -1,5 +1,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::auth::{Admin, Authenticated, RequireRole};
 use shared::domain::audit::AuditEntry;
@@ -8,6 +9,8 @@ use shared::http::{Json, PathParam};
 use shared::store::{EventChange, EventSaved};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
+
+use crate::EventsState;
 
 /// How often a change is decided afresh when the event keeps changing
 /// under it before giving up with 409.
@@ -60,39 +63,89 @@ pub async fn update(
 }
 
 /// Puts a draft or scheduled event on sale. Publishing a published event
-/// changes nothing.
+/// changes nothing. A pending publish schedule is deleted.
 #[utoipa::path(post, path = "/v1/events/{id}/publish", operation_id = "publishEvent", tag = "events",
     params(("id" = String, Path, description = "Event id")), security(("bearer" = [])),
     responses((status = 200, body = Event), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "EVENT_CANCELLED", body = shared::error::Problem)))]
 pub async fn publish(
-    State(app): State<AppState>,
+    State(state): State<EventsState>,
     RequireRole { caller, .. }: RequireRole<Admin>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = change_event(&app, &caller, &id, "event.published", |event, now| {
+    let event = change_event(&state.app, &caller, &id, "event.published", |event, now| {
         transition(event, event::publish(event.status)?, now)
     })
     .await?;
+    drop_schedule(&state, &id).await;
+    Ok(Json(event))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// When the event goes on sale (RFC 3339; stored in UTC whole seconds).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    publish_at: OffsetDateTime,
+}
+
+/// Sets a draft or scheduled event to go on sale at `publish_at` (in the
+/// future, before the event starts) and creates or moves its one-time
+/// publish schedule.
+#[utoipa::path(post, path = "/v1/events/{id}/schedule", operation_id = "scheduleEvent", tag = "events",
+    params(("id" = String, Path, description = "Event id")), request_body = ScheduleRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Event), (status = 400, body = shared::error::Problem),
+              (status = 401, body = shared::error::Problem), (status = 403, body = shared::error::Problem),
+              (status = 404, body = shared::error::Problem),
+              (status = 422, description = "INVALID_SCHEDULE: publish_at not in the future or not before the start, or the event is neither draft nor scheduled", body = shared::error::Problem)))]
+pub async fn schedule(
+    State(state): State<EventsState>,
+    RequireRole { caller, .. }: RequireRole<Admin>,
+    PathParam(id): PathParam<String>,
+    Json(req): Json<ScheduleRequest>,
+) -> Result<Json<Event>, ApiError> {
+    let event = change_event(&state.app, &caller, &id, "event.scheduled", |event, now| {
+        event::scheduled(event, req.publish_at, now)
+    })
+    .await?;
+    if let Some(publish_at) = event.publish_at {
+        // The event is scheduled either way; without its schedule the
+        // every-minute sweep publishes it, so a failure here is a warning.
+        if let Err(err) = state.schedules.put(&event.id, publish_at).await {
+            tracing::warn!(event_id = %event.id, error = %err, "publish schedule not set; the sweep will publish");
+        }
+    }
     Ok(Json(event))
 }
 
 /// Cancels an event for good. Cancelling a cancelled event changes nothing.
+/// A pending publish schedule is deleted.
 #[utoipa::path(post, path = "/v1/events/{id}/cancel", operation_id = "cancelEvent", tag = "events",
     params(("id" = String, Path, description = "Event id")), security(("bearer" = [])),
     responses((status = 200, body = Event), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
 pub async fn cancel(
-    State(app): State<AppState>,
+    State(state): State<EventsState>,
     RequireRole { caller, .. }: RequireRole<Admin>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = change_event(&app, &caller, &id, "event.cancelled", |event, now| {
+    let event = change_event(&state.app, &caller, &id, "event.cancelled", |event, now| {
         transition(event, event::cancel(event.status)?, now)
     })
     .await?;
+    drop_schedule(&state, &id).await;
     Ok(Json(event))
+}
+
+/// A schedule left behind does no harm (it publishes only an event still
+/// scheduled for its time), so failing to delete it is a warning.
+async fn drop_schedule(state: &EventsState, event_id: &str) {
+    if let Err(err) = state.schedules.delete(event_id).await {
+        tracing::warn!(event_id, error = %err, "publish schedule not deleted");
+    }
 }
 
 fn transition(

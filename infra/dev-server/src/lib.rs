@@ -1,18 +1,26 @@
 //! The whole API in one process, for local development and the integration
 //! tests: every function's routes merged on one router, exactly the code
-//! Lambda runs, plus the merged OpenAPI document.
+//! Lambda runs, plus the merged OpenAPI document; and the two worker loops
+//! that stand in for the SQS event source and the EventBridge sweep.
 
 use std::time::Duration;
 
 use std::sync::Arc;
 
 use auth_api::AuthState;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use bookings_api::BookingsState;
-use shared::config::{MailConfig, PaymentsConfig, WebhookConfig};
+use events_api::EventsState;
+use hold_expiry::HoldExpiryState;
+use shared::AppState;
+use shared::config::{MailConfig, PaymentsConfig, ScheduleConfig, WebhookConfig};
+use shared::domain::schedule::ScheduledJob;
 use shared::mail::Mailer;
 use shared::payments::Payments;
+use shared::queue::HoldExpiryQueue;
+use shared::schedules::PublishSchedules;
 use stripe_webhook::WebhookState;
 use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -23,6 +31,8 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 pub struct Functions {
     pub auth: AuthState,
     pub bookings: BookingsState,
+    pub events: EventsState,
+    pub hold_expiry: HoldExpiryState,
     pub webhook: WebhookState,
 }
 
@@ -33,10 +43,20 @@ impl Functions {
         let aws = shared::state::load_aws().await;
         let payments = Payments::new(&PaymentsConfig::from_env()?)?;
         let mail = MailConfig::from_env()?;
+        let expiry = HoldExpiryQueue::from_env(&aws)?;
         Ok(Self {
             bookings: BookingsState {
                 app: auth.app.clone(),
                 payments: payments.clone(),
+                expiry: expiry.clone(),
+            },
+            events: EventsState {
+                app: auth.app.clone(),
+                schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
+            },
+            hold_expiry: HoldExpiryState {
+                app: auth.app.clone(),
+                queue: expiry,
             },
             webhook: WebhookState {
                 app: auth.app.clone(),
@@ -55,11 +75,66 @@ pub fn app(functions: Functions) -> Router {
     let core = functions.auth.app.clone();
     let routes = auth_api::routes(functions.auth)
         .merge(admin_api::routes(core.clone()))
-        .merge(events_api::routes(core.clone()))
+        .merge(events_api::routes(functions.events))
         .merge(bookings_api::routes(functions.bookings))
         .merge(stripe_webhook::routes(functions.webhook))
         .merge(checkin_api::routes(core));
     shared::http::finish(routes)
+}
+
+/// Seconds the hold-expiry poll waits for a message (SQS long polling).
+const POLL_WAIT_SECONDS: i32 = 5;
+
+/// The SQS event source of hold-expiry, locally: long-polls the queue,
+/// hands each batch to the worker and deletes the messages it did not
+/// report as failed; failed ones come back after the visibility timeout.
+pub async fn poll_hold_expiry(state: HoldExpiryState) {
+    loop {
+        let messages = match state.queue.receive(POLL_WAIT_SECONDS).await {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(error = %err, "polling the hold-expiry queue failed");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        let mut receipts = Vec::new();
+        for message in messages {
+            let mut record = SqsMessage::default();
+            record.message_id = message.message_id().map(str::to_owned);
+            record.body = message.body().map(str::to_owned);
+            receipts.push((
+                record.message_id.clone().unwrap_or_default(),
+                message.receipt_handle().unwrap_or_default().to_owned(),
+            ));
+            event.records.push(record);
+        }
+        let response = hold_expiry::handle(&state, event).await;
+        for (id, receipt) in receipts {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id);
+            if !failed && let Err(err) = state.queue.delete(&receipt).await {
+                tracing::warn!(error = %err, "deleting a handled hold-expiry message failed");
+            }
+        }
+    }
+}
+
+/// The every-minute EventBridge sweep, locally: every `period`.
+pub async fn sweep_every(app: AppState, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = scheduler::handle(&app, ScheduledJob::Sweep {}).await {
+            tracing::warn!(error = %err, "sweep failed");
+        }
+    }
 }
 
 /// The browser access the HTTP API grants in AWS: the frontend's origin.

@@ -1,10 +1,12 @@
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use dev_server::Functions;
 use fake_stripe::FakeStripe;
 use shared::config::LOCAL_STRIPE_WEBHOOK_SECRET;
 
-/// `dev-server` serves the API; `dev-server openapi` prints the document.
+/// `dev-server` serves the API and runs the workers; `dev-server openapi`
+/// prints the document.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if std::env::args().nth(1).as_deref() == Some("openapi") {
@@ -16,9 +18,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(8080);
+    // The sweep runs every minute in AWS; locally it may run more often.
+    let sweep_seconds: u64 = std::env::var("SWEEP_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(60);
     let functions = Functions::from_env().await?;
     // In AWS the HTTP API answers CORS (template.yaml); locally we do.
     let cors = dev_server::cors(&functions.auth.sign_in.frontend_url)?;
+    tokio::spawn(dev_server::poll_hold_expiry(functions.hold_expiry.clone()));
+    tokio::spawn(dev_server::sweep_every(
+        functions.auth.app.clone(),
+        Duration::from_secs(sweep_seconds),
+    ));
     // The fake Stripe answers on this port too (STRIPE_API_BASE points here)
     // and delivers its webhooks back to it.
     let webhook_secret = std::env::var("STRIPE_WEBHOOK_SECRET")
@@ -28,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(format!("http://127.0.0.1:{port}/v1/webhooks/stripe")),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(url = %format!("http://127.0.0.1:{port}"), "dev server listening");
+    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry poll and sweep running");
     axum::serve(
         listener,
         dev_server::app(functions)

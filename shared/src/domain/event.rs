@@ -153,6 +153,9 @@ pub enum EventError {
     /// Something was held or sold at the current layout and currency.
     #[error("the layout is locked")]
     LayoutLocked,
+    /// The event cannot go on sale at the time asked for.
+    #[error("cannot schedule: {0:?}")]
+    CannotSchedule(FieldError),
 }
 
 impl From<EventError> for ApiError {
@@ -169,6 +172,12 @@ impl From<EventError> for ApiError {
                 "LAYOUT_LOCKED",
                 "the layout and currency cannot change once something was held or sold",
             ),
+            EventError::CannotSchedule(error) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_SCHEDULE",
+                format!("{}: {}", error.field, error.message),
+            )
+            .with_errors(vec![error]),
         }
     }
 }
@@ -330,6 +339,15 @@ impl Event {
         }
         let moves_start = starts_at.is_some_and(|t| to_stored_time(t) != Some(self.starts_at));
         let mut next = validated(next, moves_start.then_some(now))?;
+        // A scheduled event goes on sale before it starts (`scheduled`).
+        if next.status == EventStatus::Scheduled
+            && next.publish_at.is_some_and(|at| at >= next.starts_at)
+        {
+            return Err(EventError::Invalid(vec![FieldError {
+                field: "starts_at".into(),
+                message: "must be after the scheduled publish_at".into(),
+            }]));
+        }
         // The store checks this again atomically; this answers without a write.
         if self.sales_started && next.sells_differently_from(self) {
             return Err(EventError::LayoutLocked);
@@ -369,6 +387,45 @@ pub fn publish(from: EventStatus) -> Result<Transition, EventError> {
         EventStatus::Published => Ok(Transition::AlreadyThere),
         EventStatus::Cancelled => Err(EventError::Cancelled),
     }
+}
+
+/// The event set to go on sale at `publish_at` (UTC, whole seconds): a
+/// draft, or a scheduled event whose time moves. The time must lie in the
+/// future and before the event starts.
+pub fn scheduled(
+    event: &Event,
+    publish_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Event, EventError> {
+    let refused = |field: &str, message: &str| {
+        EventError::CannotSchedule(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    if !matches!(event.status, EventStatus::Draft | EventStatus::Scheduled) {
+        return Err(refused(
+            "status",
+            &format!(
+                "only draft or scheduled events can be scheduled; this one is {}",
+                event.status.as_str()
+            ),
+        ));
+    }
+    let publish_at = to_stored_time(publish_at)
+        .ok_or_else(|| refused("publish_at", "must be a time between years 1 and 9999"))?;
+    if publish_at <= now {
+        return Err(refused("publish_at", "must be in the future"));
+    }
+    if publish_at >= event.starts_at {
+        return Err(refused("publish_at", "must be before the event starts"));
+    }
+    Ok(Event {
+        status: EventStatus::Scheduled,
+        publish_at: Some(publish_at),
+        updated_at: touched_at(event.updated_at, now),
+        ..event.clone()
+    })
 }
 
 /// Any event may be cancelled, once.
@@ -965,6 +1022,51 @@ mod tests {
             assert_eq!(cancel(from), Ok(Transition::To(Cancelled)));
         }
         assert_eq!(cancel(Cancelled), Ok(Transition::AlreadyThere));
+    }
+
+    #[test]
+    fn a_draft_is_scheduled_for_a_whole_second_before_it_starts() {
+        let event = new_event(body()).unwrap();
+        let at = NOW + Duration::days(1) + Duration::milliseconds(400);
+        let scheduled = scheduled(&event, at, NOW).unwrap();
+        assert_eq!(scheduled.status, EventStatus::Scheduled);
+        assert_eq!(scheduled.publish_at, to_stored_time(at));
+        let moved = super::scheduled(&scheduled, at + Duration::hours(1), NOW).unwrap();
+        assert_eq!(moved.publish_at, to_stored_time(at + Duration::hours(1)));
+    }
+
+    #[test]
+    fn a_scheduled_event_cannot_start_before_it_goes_on_sale() {
+        let event = new_event(body()).unwrap();
+        let scheduled = scheduled(&event, datetime!(2030-01-20 12:00 UTC), NOW).unwrap();
+        let earlier =
+            json!({ "starts_at": "2030-01-20T12:00:00Z", "ends_at": "2030-01-20T18:00:00Z" });
+        assert_eq!(
+            problems(patch(&scheduled, earlier.clone(), NOW)),
+            ["starts_at"]
+        );
+        assert!(
+            patch(&event, earlier, NOW).is_ok(),
+            "a draft has no publish time"
+        );
+    }
+
+    #[test]
+    fn a_schedule_must_be_future_before_the_start_and_of_a_draft() {
+        let event = new_event(body()).unwrap();
+        let field = |result: Result<Event, EventError>| match result {
+            Err(EventError::CannotSchedule(error)) => error.field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(scheduled(&event, NOW, NOW)), "publish_at");
+        assert_eq!(field(scheduled(&event, event.starts_at, NOW)), "publish_at");
+        for status in [EventStatus::Published, EventStatus::Cancelled] {
+            let other = event.with_status(status, NOW);
+            assert_eq!(
+                field(scheduled(&other, NOW + Duration::hours(1), NOW)),
+                "status"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::audit::audit_item;
 use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
-use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::keys::{self, GSI1, GSI1PK, GSI1SK, GSI3, GSI3PK, GSI3SK, PK, SK, epoch_sort_key};
 use super::paging::Page;
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at, is_transient};
 use crate::cursor::PageKey;
@@ -213,6 +213,30 @@ impl Store {
         .await
     }
 
+    /// Scheduled events whose publish time has come (the sweep's backstop
+    /// for a lost schedule): a Query of the sparse GSI3 `PUBLISHING`
+    /// partition, which holds only scheduled events.
+    pub async fn due_scheduled_events(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Event>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .index_name(GSI3)
+            .key_condition_expression("GSI3PK = :pk AND GSI3SK <= :now")
+            .expression_attribute_values(":pk", s(keys::PUBLISHING_PK))
+            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        items.iter().map(event_from_item).collect()
+    }
+
     /// The META update: every attribute `after` defines, on condition that
     /// the item is still the `before` we read.
     fn event_update(
@@ -332,6 +356,15 @@ fn event_attributes(
     let search = [&event.title, &event.venue, &event.description]
         .map(|text| text.to_lowercase())
         .join("\n");
+    // Only scheduled events are in the publishing index.
+    let publishing = match (event.status, event.publish_at) {
+        (EventStatus::Scheduled, Some(at)) => Some(format!(
+            "{}#{}",
+            epoch_sort_key(at.unix_timestamp()),
+            event.id
+        )),
+        _ => None,
+    };
     Ok(vec![
         ("title", Some(s(&event.title))),
         ("description", Some(s(&event.description))),
@@ -357,6 +390,8 @@ fn event_attributes(
             Some(s(keys::events_index_pk(event.status.as_str()))),
         ),
         (GSI1SK, Some(s(format!("{starts_at}#{}", event.id)))),
+        (GSI3PK, publishing.as_ref().map(|_| s(keys::PUBLISHING_PK))),
+        (GSI3SK, publishing.map(s)),
     ])
 }
 
@@ -468,6 +503,25 @@ mod tests {
         let grid = event(json!({ "mode": "grid", "units": [
             { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 1 } ] }));
         assert_eq!(shards(&grid).count(), 0);
+    }
+
+    #[test]
+    fn only_a_scheduled_event_is_in_the_publishing_index() {
+        let draft = event(json!({ "mode": "open", "capacity": 1, "price_cents": 0 }));
+        assert!(!item(&draft).contains_key(GSI3PK));
+        let mut scheduled = draft.with_status(EventStatus::Scheduled, draft.updated_at);
+        scheduled.publish_at = Some(datetime!(2030-01-15 10:00:00 UTC));
+        let item = item(&scheduled);
+        assert_eq!(get_s(&item, GSI3PK).unwrap(), "PUBLISHING");
+        assert_eq!(get_s(&item, GSI3SK).unwrap(), "001894701600#e1");
+        let attributes =
+            event_attributes(&scheduled.with_status(EventStatus::Published, scheduled.updated_at))
+                .unwrap();
+        assert!(
+            attributes
+                .iter()
+                .any(|(name, value)| *name == GSI3PK && value.is_none())
+        );
     }
 
     #[test]

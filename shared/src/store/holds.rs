@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 
 use super::audit::audit_item;
 use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
-use super::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
+use super::keys::{
+    self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK, epoch_sort_key,
+};
 use super::paging::Page;
 use super::{
     Item, Store, StoreError, build_error, classify, condition_failed_at, transaction_applied,
@@ -43,9 +45,10 @@ pub enum HoldOutcome {
     EventChanged,
 }
 
-/// Index attributes only a held booking carries; every transition out of
-/// `held` removes them.
-pub(super) const HELD_INDEX_ATTRIBUTES: &str = "GSI2PK, GSI2SK";
+/// Index attributes only a held booking carries (GSI2: lapsed holds of an
+/// event; GSI3: every event's holds by expiry, for the sweep); every
+/// transition out of `held` removes them.
+pub(super) const HELD_INDEX_ATTRIBUTES: &str = "GSI2PK, GSI2SK, GSI3PK, GSI3SK";
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum ShardChange {
@@ -199,7 +202,12 @@ impl Store {
         match &booking.units {
             Some(units) => {
                 for unit_id in units {
-                    writes.push(self.unit_released(&booking.event_id, unit_id, &booking.id)?);
+                    writes.push(self.unit_released(
+                        &booking.event_id,
+                        unit_id,
+                        &booking.id,
+                        None,
+                    )?);
                 }
             }
             None => {
@@ -222,8 +230,6 @@ impl Store {
     }
 
     /// Marks the event's lapsed holds expired and gives their places back.
-    /// Each release is conditional on the booking still being that held,
-    /// lapsed booking, so racing releasers free each place once.
     pub async fn release_lapsed_holds(
         &self,
         event_id: &str,
@@ -231,28 +237,81 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let mut released = 0;
         for booking in self.lapsed_holds(event_id, now).await? {
-            let mut writes = vec![self.booking_released(&booking, BookingStatus::Expired, now)?];
-            for allocation in &booking.allocations {
-                writes.push(self.shard_changed(event_id, *allocation, ShardChange::GiveBack)?);
-            }
-            match self.transact(writes).await {
-                Ok(_) => released += 1,
-                Err(StoreError::TransactionCanceled { reasons })
-                    if condition_failed_at(&reasons, 0) => {}
-                Err(err) => return Err(err),
-            }
-            if let Some(units) = &booking.units {
-                // A unit may have been taken over already; only ours go back.
-                for unit_id in units {
-                    let update = self.unit_released(event_id, unit_id, &booking.id)?;
-                    match self.update_alone(update).await {
-                        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-                        Err(err) => return Err(err),
-                    }
-                }
+            released += u32::from(self.expire_hold(&booking, now).await?);
+        }
+        Ok(released)
+    }
+
+    /// Marks every lapsed hold of every event expired and gives its units
+    /// or places back (the sweep): a Query per GSI3 expiry partition, up to
+    /// now.
+    pub async fn release_all_lapsed_holds(&self, now: OffsetDateTime) -> Result<u32, StoreError> {
+        let mut released = 0;
+        for shard in 0..keys::EXPIRING_SHARDS {
+            let items = self
+                .client
+                .query()
+                .table_name(self.table_name())
+                .index_name(GSI3)
+                .key_condition_expression("GSI3PK = :pk AND GSI3SK <= :now")
+                .expression_attribute_values(":pk", s(keys::expiring_pk(shard)))
+                .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(classify)?;
+            for item in &items {
+                released += u32::from(self.expire_hold(&booking_from_item(item)?, now).await?);
             }
         }
         Ok(released)
+    }
+
+    /// Ends one lapsed hold: the booking goes `held → expired` on condition
+    /// that it is still held with the hold read (same expiry, lapsed by
+    /// now), its shard places go back in the same transaction, and its units
+    /// go back where this booking still holds them. Racing releasers free
+    /// each place once. `false` when the booking was no longer that hold.
+    pub async fn expire_hold(
+        &self,
+        booking: &Booking,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut writes = vec![self.booking_released(booking, BookingStatus::Expired, now)?];
+        for allocation in &booking.allocations {
+            writes.push(self.shard_changed(
+                &booking.event_id,
+                *allocation,
+                ShardChange::GiveBack,
+            )?);
+        }
+        let expired = match self.transact(writes).await {
+            Ok(_) => true,
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) =>
+            {
+                false
+            }
+            Err(err) => return Err(err),
+        };
+        if let Some(units) = &booking.units {
+            // Apart from the booking: a unit may have been taken over
+            // already (lazy expiry), and that must not undo the expiry.
+            // Only units this booking still holds with a lapsed hold go
+            // back; one left behind by a run that stops here is free
+            // anyway, as its hold lapsed.
+            for unit_id in units {
+                let update =
+                    self.unit_released(&booking.event_id, unit_id, &booking.id, Some(now))?;
+                match self.update_alone(update).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(expired)
     }
 
     pub async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
@@ -366,10 +425,7 @@ impl Store {
             .index_name(GSI2)
             .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
             .expression_attribute_values(":pk", s(held_pk(event_id)))
-            .expression_attribute_values(
-                ":now",
-                s(format!("{}~", expiry_sort_key(now.unix_timestamp()))),
-            )
+            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
             .into_paginator()
             .items()
             .send()
@@ -502,25 +558,35 @@ impl Store {
             .build())
     }
 
+    /// The unit goes back to available if `booking_id` still holds it;
+    /// with `lapsed_by`, only if that hold had lapsed by then.
     fn unit_released(
         &self,
         event_id: &str,
         unit_id: &str,
         booking_id: &str,
+        lapsed_by: Option<OffsetDateTime>,
     ) -> Result<TransactWriteItem, StoreError> {
         let (pk, sk) = keys::unit(event_id, unit_id);
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression("SET #state = :available REMOVE booking_id, hold_expires_at")
-            .condition_expression("booking_id = :booking AND #state = :held")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":available", s("available"))
             .expression_attribute_values(":held", s("held"))
-            .expression_attribute_values(":booking", s(booking_id))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":booking", s(booking_id));
+        let update = match lapsed_by {
+            Some(now) => update
+                .condition_expression(
+                    "booking_id = :booking AND #state = :held AND hold_expires_at <= :now",
+                )
+                .expression_attribute_values(":now", n(now.unix_timestamp())),
+            None => update.condition_expression("booking_id = :booking AND #state = :held"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     /// Takes places from a shard, never below zero, or gives them back.
@@ -553,7 +619,8 @@ impl Store {
     }
 
     /// Ends a hold, conditional on it still being held: live for a
-    /// cancellation, lapsed for an expiry. Leaves the expiry index.
+    /// cancellation; lapsed, and still the hold that was read, for an
+    /// expiry. Leaves the hold indexes.
     fn booking_released(
         &self,
         booking: &Booking,
@@ -561,25 +628,34 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<TransactWriteItem, StoreError> {
         let (pk, sk) = keys::booking(&booking.id);
-        let timing = match to {
-            BookingStatus::Expired => "hold_expires_epoch <= :now",
-            _ => "hold_expires_epoch > :now",
-        };
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression(format!(
                 "SET #status = :to, updated_at = :updated_at REMOVE {HELD_INDEX_ATTRIBUTES}"
             ))
-            .condition_expression(format!("#status = :held AND {timing}"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":held", s("held"))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
-            .expression_attribute_values(":updated_at", s(rfc3339(now)))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .expression_attribute_values(":updated_at", s(rfc3339(now)));
+        let update = match (to, booking.hold_expires_at) {
+            (BookingStatus::Expired, Some(expires)) => update
+                .condition_expression(
+                    "#status = :held AND hold_expires_epoch = :expires AND hold_expires_epoch <= :now",
+                )
+                .expression_attribute_values(":expires", n(expires.unix_timestamp())),
+            (BookingStatus::Expired, None) => {
+                return Err(StoreError::Corrupt(format!(
+                    "held booking {} has no expiry",
+                    booking.id
+                )));
+            }
+            _ => update.condition_expression("#status = :held AND hold_expires_epoch > :now"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     /// Sends one update of a transaction's kind on its own.
@@ -665,11 +741,6 @@ fn held_pk(event_id: &str) -> String {
     format!("HELD#{event_id}")
 }
 
-/// Zero-padded, so string order is time order.
-fn expiry_sort_key(epoch: i64) -> String {
-    format!("{epoch:012}")
-}
-
 fn booking_item(booking: &Booking) -> Item {
     let (pk, sk) = keys::booking(&booking.id);
     let created_at = rfc3339(booking.created_at);
@@ -705,15 +776,20 @@ fn booking_item(booking: &Booking) -> Item {
         item.insert("hold_expires_at".into(), s(rfc3339(expires)));
         item.insert("hold_expires_epoch".into(), n(expires.unix_timestamp()));
         if booking.status == BookingStatus::Held {
-            item.insert(GSI2PK.into(), s(held_pk(&booking.event_id)));
-            item.insert(
-                GSI2SK.into(),
-                s(format!(
-                    "{}#{}",
-                    expiry_sort_key(expires.unix_timestamp()),
-                    booking.id
-                )),
+            let by_expiry = format!(
+                "{}#{}",
+                epoch_sort_key(expires.unix_timestamp()),
+                booking.id
             );
+            item.extend([
+                (GSI2PK.into(), s(held_pk(&booking.event_id))),
+                (GSI2SK.into(), s(&by_expiry)),
+                (
+                    GSI3PK.into(),
+                    s(keys::expiring_pk(keys::expiring_shard(&booking.id))),
+                ),
+                (GSI3SK.into(), s(by_expiry)),
+            ]);
         }
     }
     for (name, value) in [
@@ -814,8 +890,41 @@ mod tests {
     }
 
     #[test]
-    fn expiry_sort_keys_order_like_times() {
-        assert!(expiry_sort_key(999) < expiry_sort_key(1_000));
-        assert!(expiry_sort_key(1_800_000_000) < expiry_sort_key(18_000_000_000));
+    fn only_a_held_booking_is_in_the_hold_indexes() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut booking = Booking {
+            id: "b1".into(),
+            event_id: "e1".into(),
+            user_id: "u1".into(),
+            status: BookingStatus::Held,
+            units: None,
+            quantity: 1,
+            amount_cents: 100,
+            fee_cents: 0,
+            currency: "usd".into(),
+            hold_expires_at: Some(now),
+            payment_intent_id: None,
+            source: BookingSource::Online,
+            holder_name: None,
+            holder_email: None,
+            created_at: now,
+            updated_at: now,
+            allocations: vec![],
+        };
+        let item = booking_item(&booking);
+        let held_only: Vec<&str> = HELD_INDEX_ATTRIBUTES.split(", ").collect();
+        assert_eq!(held_only, [GSI2PK, GSI2SK, GSI3PK, GSI3SK]);
+        for name in &held_only {
+            assert!(item.contains_key(*name), "{name}");
+        }
+        assert_eq!(get_s(&item, GSI2SK).unwrap(), "001800000000#b1");
+        assert_eq!(get_s(&item, GSI3SK).unwrap(), "001800000000#b1");
+        assert_eq!(
+            get_s(&item, GSI3PK).unwrap(),
+            keys::expiring_pk(keys::expiring_shard("b1"))
+        );
+        booking.status = BookingStatus::Confirmed;
+        let item = booking_item(&booking);
+        assert!(!held_only.iter().any(|k| item.contains_key(*k)));
     }
 }

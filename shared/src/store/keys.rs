@@ -9,6 +9,9 @@ pub const GSI1: &str = "GSI1";
 pub const GSI2PK: &str = "GSI2PK";
 pub const GSI2SK: &str = "GSI2SK";
 pub const GSI2: &str = "GSI2";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
+pub const GSI3: &str = "GSI3";
 
 pub fn user(id: &str) -> (String, String) {
     (format!("USER#{id}"), "PROFILE".into())
@@ -86,4 +89,64 @@ pub const SETTINGS_PK: &str = "SETTINGS";
 
 pub fn audit(day: &str, at: &str, id: &str) -> (String, String) {
     (format!("AUDIT#{day}"), format!("{at}#{id}"))
+}
+
+/// Zero-padded epoch seconds, so string order is time order.
+pub fn epoch_sort_key(epoch: i64) -> String {
+    format!("{epoch:012}")
+}
+
+/// The upper bound of a `<epoch sort key>#<id>` range that includes every
+/// id at `epoch` ("~" sorts after every `#<id>` suffix).
+pub fn due_by(epoch: i64) -> String {
+    format!("{}~", epoch_sort_key(epoch))
+}
+
+/// Held bookings of all events sit in GSI3 by expiry, for the sweep, spread
+/// over this many partition keys so busy on-sales do not all write one.
+pub const EXPIRING_SHARDS: u32 = 4;
+
+pub fn expiring_pk(shard: u32) -> String {
+    format!("EXPIRING#{shard}")
+}
+
+/// The expiry partition of a booking: FNV-1a of its id, a hash that never
+/// changes between builds (std's may), so a booking's key is stable.
+pub fn expiring_shard(booking_id: &str) -> u32 {
+    let hash = booking_id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % EXPIRING_SHARDS
+}
+
+/// Scheduled events sit in GSI3 by publish time, for the sweep.
+pub const PUBLISHING_PK: &str = "PUBLISHING";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_sort_keys_order_like_times() {
+        assert!(epoch_sort_key(999) < epoch_sort_key(1_000));
+        assert!(epoch_sort_key(1_800_000_000) < epoch_sort_key(18_000_000_000));
+    }
+
+    #[test]
+    fn due_by_includes_every_id_of_that_second_and_nothing_later() {
+        let at = |epoch: i64, id: &str| format!("{}#{id}", epoch_sort_key(epoch));
+        assert!(at(1_000, "zzzz-ffff") <= due_by(1_000));
+        assert!(at(1_001, "0000") > due_by(1_000));
+    }
+
+    #[test]
+    fn the_expiry_shard_is_stable_and_spreads_bookings() {
+        // FNV-1a 32 of "a" is 0xe40c292c; pinned so the hash cannot drift.
+        assert_eq!(expiring_shard("a"), 0xe40c_292c % EXPIRING_SHARDS);
+        let mut used = [0; EXPIRING_SHARDS as usize];
+        for i in 0..400 {
+            used[expiring_shard(&format!("0190d5a4-7b8c-7def-8123-{i:012}")) as usize] += 1;
+        }
+        assert!(used.iter().all(|&n| n > 50), "{used:?}");
+    }
 }

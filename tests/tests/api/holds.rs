@@ -25,7 +25,7 @@ pub(crate) async fn published_event(app: &TestApp, layout: Value, max_per_bookin
     id
 }
 
-async fn draft_event(
+pub(crate) async fn draft_event(
     app: &TestApp,
     developer: &Session,
     layout: Value,
@@ -75,7 +75,7 @@ pub(crate) async fn hold_units(
     hold(app, who, event_id, json!({ "units": units })).await
 }
 
-async fn release(app: &TestApp, who: &Session, booking_id: &str) -> Response {
+pub(crate) async fn release(app: &TestApp, who: &Session, booking_id: &str) -> Response {
     app.call(
         Method::DELETE,
         &format!("/v1/bookings/{booking_id}"),
@@ -85,7 +85,7 @@ async fn release(app: &TestApp, who: &Session, booking_id: &str) -> Response {
     .await
 }
 
-async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
+pub(crate) async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
     let availability = app
         .get(&format!("/v1/events/{event_id}/availability"), None)
         .await;
@@ -109,7 +109,7 @@ async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String, String> {
 }
 
 /// The stored unit items of an event: unit id → (state, booking id).
-async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>)> {
+pub(crate) async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>)> {
     let (client, table) = table().await;
     let out = client
         .query()
@@ -134,7 +134,7 @@ async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>
 }
 
 /// Remaining places per shard, in shard order.
-async fn shard_remaining(event_id: &str) -> Vec<i64> {
+pub(crate) async fn shard_remaining(event_id: &str) -> Vec<i64> {
     stored_shards(event_id)
         .await
         .into_values()

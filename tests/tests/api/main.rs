@@ -4,9 +4,11 @@
 mod bad_input;
 mod checkin;
 mod events;
+mod expiry;
 mod holds;
 mod payments;
 mod platform;
 mod roles;
+mod scheduling;
 mod sessions;
 mod sign_in;

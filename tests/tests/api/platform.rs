@@ -88,6 +88,7 @@ fn the_openapi_document_covers_the_contract_built_so_far() {
         ("GET", "/v1/events/{id}"),
         ("PATCH", "/v1/events/{id}"),
         ("POST", "/v1/events/{id}/publish"),
+        ("POST", "/v1/events/{id}/schedule"),
         ("POST", "/v1/events/{id}/cancel"),
         ("GET", "/v1/events/{id}/availability"),
         ("POST", "/v1/events/{id}/holds"),

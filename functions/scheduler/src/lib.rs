@@ -1,0 +1,110 @@
+//! scheduler: the target of EventBridge Scheduler. A one-time schedule per
+//! scheduled event publishes it at its time; the every-minute sweep
+//! releases lapsed holds whose expiry message was lost and publishes
+//! scheduled events whose schedule was lost. Every step is a conditional
+//! write, so a job that runs twice, late, or after a manual change does
+//! nothing wrong.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use shared::AppState;
+use shared::domain::audit::AuditEntry;
+use shared::domain::event::{self, EventStatus};
+use shared::domain::schedule::{PublishOrder, ScheduledJob};
+use shared::store::{EventChange, EventSaved, StoreError};
+
+/// Who the audit log names for publishing on schedule.
+pub const ACTOR: &str = "scheduler";
+
+/// How often a publish is decided afresh when the event keeps changing
+/// under it, before the job fails (and EventBridge retries it).
+const ATTEMPTS: usize = 3;
+
+/// What a job did, for the logs (and the tests).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Events this job put on sale.
+    pub published: Vec<String>,
+    /// Lapsed holds this job expired.
+    pub holds_released: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event {0} kept changing while being published")]
+    EventKeptChanging(String),
+}
+
+pub async fn handle(app: &AppState, job: ScheduledJob) -> Result<Report, JobError> {
+    let report = match job {
+        ScheduledJob::Publish(order) => Report {
+            published: publish(app, &order).await?.into_iter().collect(),
+            holds_released: 0,
+        },
+        ScheduledJob::Sweep {} => sweep(app).await?,
+    };
+    // A sweep that found nothing is the common case: not worth a log line a minute.
+    if report.published.is_empty() && report.holds_released == 0 {
+        tracing::debug!("scheduled job found nothing to do");
+    } else {
+        tracing::info!(published = ?report.published, holds_released = report.holds_released, "scheduled job done");
+    }
+    Ok(report)
+}
+
+/// Releases every lapsed hold, then publishes every overdue scheduled event.
+async fn sweep(app: &AppState) -> Result<Report, JobError> {
+    let now = app.clock.now();
+    let holds_released = app.store.release_all_lapsed_holds(now).await?;
+    let mut published = Vec::new();
+    for event in app.store.due_scheduled_events(now).await? {
+        let Some(publish_at) = event.publish_at else {
+            continue;
+        };
+        let order = PublishOrder {
+            event_id: event.id,
+            publish_at,
+        };
+        published.extend(publish(app, &order).await?);
+    }
+    Ok(Report {
+        published,
+        holds_released,
+    })
+}
+
+/// Publishes the event if it is still scheduled for exactly the order's
+/// time, with its audit entry; `None` when it is not (published by hand,
+/// moved, cancelled, unknown).
+async fn publish(app: &AppState, order: &PublishOrder) -> Result<Option<String>, JobError> {
+    for _ in 0..ATTEMPTS {
+        let Some(before) = app.store.event(&order.event_id).await? else {
+            return Ok(None);
+        };
+        if before.status != EventStatus::Scheduled || before.publish_at != Some(order.publish_at) {
+            return Ok(None);
+        }
+        let now = app.clock.now();
+        let after = before.with_status(EventStatus::Published, now);
+        let audit = AuditEntry::new(
+            now,
+            ACTOR,
+            "event.published",
+            format!("event:{}", before.id),
+            json!({ "changes": Value::Object(event::changes(&before, &after)) }),
+        );
+        let change = EventChange {
+            before: &before,
+            after: &after,
+            audit,
+        };
+        match app.store.save_event(change).await? {
+            EventSaved::Saved => return Ok(Some(after.id)),
+            // A status change never relayouts, so only a lost race lands here.
+            EventSaved::Stale | EventSaved::LayoutLocked => continue,
+        }
+    }
+    Err(JobError::EventKeptChanging(order.event_id.clone()))
+}
