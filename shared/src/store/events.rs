@@ -220,20 +220,7 @@ impl Store {
         &self,
         now: OffsetDateTime,
     ) -> Result<Vec<Event>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .index_name(GSI3)
-            .key_condition_expression("GSI3PK = :pk AND GSI3SK <= :now")
-            .expression_attribute_values(":pk", s(keys::PUBLISHING_PK))
-            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)?;
+        let items = self.due_in_index(GSI3, keys::PUBLISHING_PK, now).await?;
         items.iter().map(event_from_item).collect()
     }
 

@@ -249,19 +249,8 @@ impl Store {
         let mut released = 0;
         for shard in 0..keys::EXPIRING_SHARDS {
             let items = self
-                .client
-                .query()
-                .table_name(self.table_name())
-                .index_name(GSI3)
-                .key_condition_expression("GSI3PK = :pk AND GSI3SK <= :now")
-                .expression_attribute_values(":pk", s(keys::expiring_pk(shard)))
-                .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(classify)?;
+                .due_in_index(GSI3, &keys::expiring_pk(shard), now)
+                .await?;
             for item in &items {
                 released += u32::from(self.expire_hold(&booking_from_item(item)?, now).await?);
             }
@@ -418,21 +407,11 @@ impl Store {
         event_id: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<Booking>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .index_name(GSI2)
-            .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
-            .expression_attribute_values(":pk", s(held_pk(event_id)))
-            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)?;
-        items.iter().map(booking_from_item).collect()
+        self.due_in_index(GSI2, &held_pk(event_id), now)
+            .await?
+            .iter()
+            .map(booking_from_item)
+            .collect()
     }
 
     /// Remaining places per shard, read consistently.

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use time::OffsetDateTime;
 
 pub use events::{EventChange, EventQuery, EventSaved};
 pub use holds::{Availability, HoldOutcome, UnitState, is_transient};
@@ -97,6 +98,33 @@ impl Store {
             .expression_attribute_values(":pk", item::s(pk))
             .expression_attribute_values(":prefix", item::s(prefix))
             .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)
+    }
+
+    /// Items of one partition of a sparse index keyed by due time
+    /// (`<epoch 12>#<id>`) that are due at `now`, all pages.
+    async fn due_in_index(
+        &self,
+        index: &str,
+        pk: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (pk_name, sk_name) = match index {
+            keys::GSI2 => (keys::GSI2PK, keys::GSI2SK),
+            _ => (keys::GSI3PK, keys::GSI3SK),
+        };
+        self.client
+            .query()
+            .table_name(self.table_name())
+            .index_name(index)
+            .key_condition_expression(format!("{pk_name} = :pk AND {sk_name} <= :now"))
+            .expression_attribute_values(":pk", item::s(pk))
+            .expression_attribute_values(":now", item::s(keys::due_by(now.unix_timestamp())))
             .into_paginator()
             .items()
             .send()
