@@ -149,6 +149,7 @@ impl TestApp {
                     &aws,
                     ScheduleConfig::from_env().expect("schedule settings"),
                 ),
+                payments: payments.clone(),
             },
             hold_expiry: HoldExpiryState {
                 app: state.app.clone(),

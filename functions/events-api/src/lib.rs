@@ -9,15 +9,18 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use shared::AppState;
-use shared::config::{ConfigError, ScheduleConfig};
+use shared::config::{PaymentsConfig, ScheduleConfig};
+use shared::payments::Payments;
 use shared::schedules::PublishSchedules;
 use utoipa::OpenApi;
 
-/// events-api's state: the common state plus the publish schedules.
+/// events-api's state: the common state plus the publish schedules and
+/// Stripe (cancelling an event refunds its bookings).
 #[derive(Clone)]
 pub struct EventsState {
     pub app: AppState,
     pub schedules: PublishSchedules,
+    pub payments: Payments,
 }
 
 impl FromRef<EventsState> for AppState {
@@ -27,12 +30,14 @@ impl FromRef<EventsState> for AppState {
 }
 
 impl EventsState {
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let schedules = ScheduleConfig::from_env()?;
+        let payments = Payments::new(&PaymentsConfig::from_env()?)?;
         let (app, aws) = AppState::from_env().await?;
         Ok(Self {
             app,
             schedules: PublishSchedules::new(&aws, schedules),
+            payments,
         })
     }
 }

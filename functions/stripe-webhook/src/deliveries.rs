@@ -3,6 +3,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use shared::ApiError;
+use shared::domain::EventStatus;
 use shared::domain::booking::{Booking, BookingStatus};
 use shared::domain::payment::{PaymentEvent, SignatureError, StripeEvent, verify_signature};
 use shared::domain::ticket::tickets_for;
@@ -127,6 +128,20 @@ async fn paid(
         );
         return refund(state, booking_id, payment_intent_id).await;
     }
+    let cancelled = app
+        .store
+        .event(&booking.event_id)
+        .await?
+        .is_none_or(|event| event.status == EventStatus::Cancelled);
+    if cancelled {
+        tracing::warn!(
+            booking_id,
+            payment_intent_id,
+            "payment for a cancelled event: refunding"
+        );
+        refund(state, booking_id, payment_intent_id).await?;
+        return mark_refunded(state, &booking, "event_cancelled").await;
+    }
     let outcome = app
         .store
         .confirm_payment(booking_id, payment_intent_id, now)
@@ -142,6 +157,14 @@ async fn paid(
         }
         // Issuing again after a crash adds only what is missing.
         ConfirmOutcome::AlreadyConfirmed(booking) => fulfil(state, &booking).await,
+        ConfirmOutcome::AlreadyRefunded => {
+            tracing::warn!(
+                booking_id,
+                payment_intent_id,
+                "success delivered after its refund: nothing to confirm"
+            );
+            Ok(())
+        }
         ConfirmOutcome::SeatsGone(booking) => {
             tracing::warn!(
                 booking_id,
@@ -245,6 +268,12 @@ async fn mark_refunded(
 /// A refund made outside this flow (Stripe's dashboard): the booking is
 /// refunded. Our own refunds arrive here too and find it so already.
 async fn refunded_elsewhere(state: &WebhookState, payment_intent_id: &str) -> Result<(), ApiError> {
+    // First, so that a success handled after this never confirms.
+    state
+        .app
+        .store
+        .record_payment_refunded(payment_intent_id, state.app.clock.now())
+        .await?;
     let Some(booking) = state
         .app
         .store

@@ -53,6 +53,7 @@ impl Functions {
             events: EventsState {
                 app: auth.app.clone(),
                 schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
+                payments: payments.clone(),
             },
             hold_expiry: HoldExpiryState {
                 app: auth.app.clone(),

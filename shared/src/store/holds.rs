@@ -716,6 +716,12 @@ fn user_bookings_pk(user_id: &str) -> String {
     format!("USERBOOKINGS#{user_id}")
 }
 
+/// A confirmed booking's place in GSI2: its event's confirmed bookings
+/// (refunded when the event is cancelled).
+pub(super) fn booked_pk(event_id: &str) -> String {
+    format!("BOOKED#{event_id}")
+}
+
 fn held_pk(event_id: &str) -> String {
     format!("HELD#{event_id}")
 }
@@ -771,6 +777,12 @@ fn booking_item(booking: &Booking) -> Item {
             ]);
         }
     }
+    if booking.status == BookingStatus::Confirmed {
+        item.extend([
+            (GSI2PK.into(), s(booked_pk(&booking.event_id))),
+            (GSI2SK.into(), s(&booking.id)),
+        ]);
+    }
     for (name, value) in [
         ("holder_name", &booking.holder_name),
         ("holder_email", &booking.holder_email),
@@ -782,7 +794,7 @@ fn booking_item(booking: &Booking) -> Item {
     item
 }
 
-fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
+pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
     let status = get_s(item, "status")?;
     let optional = |name: &str| get_s(item, name).ok().map(str::to_owned);
     Ok(Booking {
@@ -869,7 +881,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_held_booking_is_in_the_hold_indexes() {
+    fn a_held_booking_is_in_the_hold_indexes_and_a_confirmed_one_in_its_events_bookings() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let mut booking = Booking {
             id: "b1".into(),
@@ -903,6 +915,14 @@ mod tests {
             keys::expiring_pk(keys::expiring_shard("b1"))
         );
         booking.status = BookingStatus::Confirmed;
+        let item = booking_item(&booking);
+        assert!(![GSI3PK, GSI3SK].iter().any(|k| item.contains_key(*k)));
+        assert_eq!(
+            get_s(&item, GSI2PK).unwrap(),
+            "BOOKED#e1",
+            "among the event's confirmed bookings"
+        );
+        booking.status = BookingStatus::Cancelled;
         let item = booking_item(&booking);
         assert!(!held_only.iter().any(|k| item.contains_key(*k)));
     }

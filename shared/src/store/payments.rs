@@ -2,11 +2,11 @@
 //! the payment arrives (taking the seats again if the hold ran out), refunds,
 //! and the record of Stripe deliveries already handled.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use time::{Duration, OffsetDateTime};
 
 use super::audit::audit_item;
-use super::holds::ShardChange;
+use super::holds::{ShardChange, booked_pk, booking_from_item};
 use super::item::{get_s, key, n, rfc3339, s};
 use super::keys;
 use super::{
@@ -34,6 +34,9 @@ pub enum ConfirmOutcome {
     /// The booking cannot take this payment (released by its owner, already
     /// refunded, or paid through another PaymentIntent): refund.
     NotPayable(Box<Booking>),
+    /// The payment was refunded before its success was handled (deliveries
+    /// out of order): nothing to confirm, nothing to give back.
+    AlreadyRefunded,
 }
 
 impl Store {
@@ -122,6 +125,11 @@ impl Store {
                         {
                             continue;
                         }
+                        Err(StoreError::TransactionCanceled { reasons })
+                            if condition_failed_at(&reasons, reasons.len().saturating_sub(1)) =>
+                        {
+                            ConfirmOutcome::AlreadyRefunded
+                        }
                         Err(StoreError::TransactionCanceled { .. }) => {
                             ConfirmOutcome::SeatsGone(Box::new(booking))
                         }
@@ -136,7 +144,8 @@ impl Store {
     }
 
     /// The confirmation transaction: the booking first (its condition
-    /// failing means someone else moved it), then each unit or shard.
+    /// failing means someone else moved it), then each unit or shard, and
+    /// last a check that the payment was not refunded meanwhile.
     fn confirmation(
         &self,
         booking: &Booking,
@@ -147,11 +156,14 @@ impl Store {
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .update_expression(format!(
-                "SET #status = :confirmed, payment_intent_id = :pi, updated_at = :now \
-                 REMOVE hold_expires_at, hold_expires_epoch, {}",
-                super::holds::HELD_INDEX_ATTRIBUTES
-            ))
+            // From the held indexes to the event's confirmed bookings.
+            .update_expression(
+                "SET #status = :confirmed, payment_intent_id = :pi, updated_at = :now, \
+                 GSI2PK = :booked, GSI2SK = :id \
+                 REMOVE hold_expires_at, hold_expires_epoch, GSI3PK, GSI3SK",
+            )
+            .expression_attribute_values(":booked", s(booked_pk(&booking.event_id)))
+            .expression_attribute_values(":id", s(&booking.id))
             .condition_expression("#status = :read_status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":confirmed", s("confirmed"))
@@ -185,6 +197,18 @@ impl Store {
             }
             None => {}
         }
+        let (pk, sk) = keys::payment_intent(payment_intent_id);
+        let not_refunded = ConditionCheck::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(refunded_at)")
+            .build()
+            .map_err(build_error)?;
+        writes.push(
+            TransactWriteItem::builder()
+                .condition_check(not_refunded)
+                .build(),
+        );
         Ok(writes)
     }
 
@@ -206,7 +230,10 @@ impl Store {
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .update_expression("SET #status = :to, refund_reason = :reason, updated_at = :now")
+            .update_expression(format!(
+                "SET #status = :to, refund_reason = :reason, updated_at = :now REMOVE {}",
+                super::holds::HELD_INDEX_ATTRIBUTES
+            ))
             .condition_expression(
                 "#status = :confirmed AND (attribute_not_exists(checked_in) OR checked_in = :zero)",
             )
@@ -268,7 +295,7 @@ impl Store {
     }
 
     /// Marks a booking refunded, from any status but refunded, with why.
-    /// Live or lapsed holds first give their units or places back.
+    /// Lapsed holds first give their units or places back.
     pub async fn mark_refunded(
         &self,
         booking: &Booking,
@@ -289,7 +316,8 @@ impl Store {
                 "SET #status = :refunded, refund_reason = :reason, updated_at = :now REMOVE {}",
                 super::holds::HELD_INDEX_ATTRIBUTES
             ))
-            .condition_expression("#status IN (:expired, :cancelled, :confirmed)")
+            .condition_expression("#status IN (:held, :expired, :cancelled, :confirmed)")
+            .expression_attribute_values(":held", s("held"))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":refunded", s("refunded"))
             .expression_attribute_values(":expired", s("expired"))
@@ -301,6 +329,47 @@ impl Store {
             .await
             .map_err(classify);
         applied(update)
+    }
+
+    /// Notes that Stripe refunded the payment, so a success delivered after
+    /// the refund (out of order) never confirms the booking.
+    pub async fn record_payment_refunded(
+        &self,
+        payment_intent_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::payment_intent(payment_intent_id);
+        let update = self
+            .client
+            .update_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET refunded_at = if_not_exists(refunded_at, :now)")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await
+            .map_err(classify);
+        // A PaymentIntent this platform never recorded has nothing to mark.
+        applied(update).map(|_| ())
+    }
+
+    /// An event's confirmed bookings (GSI2 `BOOKED#<event>`).
+    pub async fn confirmed_bookings(&self, event_id: &str) -> Result<Vec<Booking>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .index_name(keys::GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(booked_pk(event_id)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        items.iter().map(booking_from_item).collect()
     }
 
     /// The booking a PaymentIntent paid for.

@@ -526,3 +526,103 @@ async fn an_admin_cancels_a_cash_sale_without_a_refund() {
         .await;
     assert_eq!(availability.body["units"][1]["state"], "available");
 }
+
+#[tokio::test]
+async fn a_success_delivered_after_its_refund_does_not_confirm_the_booking() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let succeeded = app
+        .stripe
+        .succeed(&intent, app.clock_now().unix_timestamp())
+        .unwrap();
+    let charge =
+        json!({ "id": "ch_2", "object": "charge", "payment_intent": intent, "refunded": true });
+    let refunded = app.stripe.delivery(
+        &format!("evt_refund_first_{id}"),
+        "charge.refunded",
+        charge,
+        app.clock_now().unix_timestamp(),
+    );
+    assert_eq!(
+        app.deliver(&refunded.body, Some(&refunded.signature))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let late = app
+        .deliver(&succeeded.body, Some(&succeeded.signature))
+        .await;
+    assert_eq!(late.status, StatusCode::OK, "{:?}", late.body);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "held");
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(
+        availability.body["units"][0]["state"], "held",
+        "not booked for a refunded payment"
+    );
+    assert!(
+        app.stripe.refunds().is_empty(),
+        "the money went back already"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_an_event_refunds_its_confirmed_bookings() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id, intent) = paid_units(&app).await;
+    let admin = app.user_with_role("admin", "admin").await;
+    let cash = app
+        .post(
+            &format!("/v1/admin/events/{event}/walk-in"),
+            Some(&admin.access_token),
+            json!({ "units": ["T2"], "name": "Grace Hopper" }),
+        )
+        .await;
+    let cash_id = cash.body["id"].as_str().unwrap().to_owned();
+    let developer = app.sign_in(&app.developer_email()).await;
+    let cancelled = app
+        .post(
+            &format!("/v1/events/{event}/cancel"),
+            Some(&developer.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    assert_eq!(booking(&app, &admin, &cash_id).await["status"], "refunded");
+    let refunds = app.stripe.refunds();
+    assert_eq!(
+        refunds.len(),
+        1,
+        "the cash sale is owed back at the door, not through Stripe"
+    );
+    assert_eq!(refunds[0]["payment_intent"], intent.as_str());
+    let again = app
+        .post(
+            &format!("/v1/events/{event}/cancel"),
+            Some(&developer.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(app.stripe.refunds().len(), 1, "never refunded twice");
+}
+
+#[tokio::test]
+async fn a_payment_for_a_cancelled_event_is_refunded() {
+    let app = TestApp::spawn().await;
+    let (event, buyer, id) = held_units(&app, &["T1"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let developer = app.sign_in(&app.developer_email()).await;
+    app.post(
+        &format!("/v1/events/{event}/cancel"),
+        Some(&developer.access_token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    assert_eq!(app.stripe.refunds().len(), 1);
+}
