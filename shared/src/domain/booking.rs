@@ -116,12 +116,11 @@ impl Booking {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use time::Duration;
-
-    fn held(expires_in: Duration) -> Booking {
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+impl Booking {
+    /// A live online hold of one place, for unit tests: booking `b` of user
+    /// `u` on event `e`, created at epoch 1 800 000 000 and due then.
+    pub(crate) fn example() -> Self {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a valid time");
         Booking {
             id: "b".into(),
             event_id: "e".into(),
@@ -132,7 +131,7 @@ mod tests {
             amount_cents: 100,
             fee_cents: 0,
             currency: "usd".into(),
-            hold_expires_at: Some(now + expires_in),
+            hold_expires_at: Some(now),
             payment_intent_id: None,
             source: BookingSource::Online,
             holder_name: None,
@@ -140,6 +139,20 @@ mod tests {
             created_at: now,
             updated_at: now,
             allocations: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn held(expires_in: Duration) -> Booking {
+        let example = Booking::example();
+        Booking {
+            hold_expires_at: Some(example.created_at + expires_in),
+            ..example
         }
     }
 

@@ -145,7 +145,7 @@ impl TicketKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::booking::{BookingSource, BookingStatus};
+    use crate::domain::booking::BookingStatus;
     use crate::domain::event::Unit;
 
     fn key() -> TicketKey {
@@ -201,25 +201,12 @@ mod tests {
     }
 
     fn booking(units: Option<Vec<&str>>, quantity: u32) -> Booking {
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         Booking {
-            id: "b".into(),
-            event_id: "e".into(),
-            user_id: "u".into(),
             status: BookingStatus::Confirmed,
             units: units.map(|u| u.into_iter().map(str::to_owned).collect()),
             quantity,
-            amount_cents: 100,
-            fee_cents: 0,
-            currency: "usd".into(),
             hold_expires_at: None,
-            payment_intent_id: None,
-            source: BookingSource::Online,
-            holder_name: None,
-            holder_email: None,
-            created_at: now,
-            updated_at: now,
-            allocations: vec![],
+            ..Booking::example()
         }
     }
 

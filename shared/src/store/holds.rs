@@ -199,27 +199,11 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<Booking>, StoreError> {
         let mut writes = vec![self.booking_released(booking, BookingStatus::Cancelled, now)?];
-        match &booking.units {
-            Some(units) => {
-                for unit_id in units {
-                    writes.push(self.unit_released(
-                        &booking.event_id,
-                        unit_id,
-                        &booking.id,
-                        None,
-                    )?);
-                }
-            }
-            None => {
-                for allocation in &booking.allocations {
-                    writes.push(self.shard_changed(
-                        &booking.event_id,
-                        *allocation,
-                        ShardChange::GiveBack,
-                    )?);
-                }
-            }
-        }
+        writes.extend(self.inventory_writes(
+            booking,
+            |unit_id| self.unit_released(&booking.event_id, unit_id, &booking.id, None),
+            Some(ShardChange::GiveBack),
+        )?);
         if !transaction_applied(self.transact(writes).await)? {
             return Ok(None);
         }
@@ -276,15 +260,7 @@ impl Store {
                 ShardChange::GiveBack,
             )?);
         }
-        let expired = match self.transact(writes).await {
-            Ok(_) => true,
-            Err(StoreError::TransactionCanceled { reasons })
-                if condition_failed_at(&reasons, 0) =>
-            {
-                false
-            }
-            Err(err) => return Err(err),
-        };
+        let expired = transaction_applied(self.transact(writes).await)?;
         if let Some(units) = &booking.units {
             // Apart from the booking: a unit may have been taken over
             // already (lazy expiry), and that must not undo the expiry.
@@ -566,6 +542,26 @@ impl Store {
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(build_error)?)
             .build())
+    }
+
+    /// The writes a booking's units or places need: one per unit of a grid
+    /// booking, or one shard change per allocation of an open one (`None`:
+    /// its places stay where they are).
+    pub(super) fn inventory_writes(
+        &self,
+        booking: &Booking,
+        unit: impl Fn(&str) -> Result<TransactWriteItem, StoreError>,
+        places: Option<ShardChange>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        match (&booking.units, places) {
+            (Some(units), _) => units.iter().map(|unit_id| unit(unit_id)).collect(),
+            (None, Some(change)) => booking
+                .allocations
+                .iter()
+                .map(|allocation| self.shard_changed(&booking.event_id, *allocation, change))
+                .collect(),
+            (None, None) => Ok(Vec::new()),
+        }
     }
 
     /// Takes places from a shard, never below zero, or gives them back.
@@ -882,25 +878,10 @@ mod tests {
 
     #[test]
     fn a_held_booking_is_in_the_hold_indexes_and_a_confirmed_one_in_its_events_bookings() {
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let mut booking = Booking {
             id: "b1".into(),
             event_id: "e1".into(),
-            user_id: "u1".into(),
-            status: BookingStatus::Held,
-            units: None,
-            quantity: 1,
-            amount_cents: 100,
-            fee_cents: 0,
-            currency: "usd".into(),
-            hold_expires_at: Some(now),
-            payment_intent_id: None,
-            source: BookingSource::Online,
-            holder_name: None,
-            holder_email: None,
-            created_at: now,
-            updated_at: now,
-            allocations: vec![],
+            ..Booking::example()
         };
         let item = booking_item(&booking);
         let held_only: Vec<&str> = HELD_INDEX_ATTRIBUTES.split(", ").collect();

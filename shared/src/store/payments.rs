@@ -173,30 +173,13 @@ impl Store {
             .build()
             .map_err(build_error)?;
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        match &booking.units {
-            Some(units) => {
-                for unit_id in units {
-                    writes.push(self.unit_taken(
-                        &booking.event_id,
-                        unit_id,
-                        &booking.id,
-                        None,
-                        now,
-                    )?);
-                }
-            }
-            // An expired open hold gave its places back: take them again.
-            None if booking.status == BookingStatus::Expired => {
-                for allocation in &booking.allocations {
-                    writes.push(self.shard_changed(
-                        &booking.event_id,
-                        *allocation,
-                        ShardChange::Take,
-                    )?);
-                }
-            }
-            None => {}
-        }
+        // An open hold keeps its places, unless it expired and gave them back.
+        let places = (booking.status == BookingStatus::Expired).then_some(ShardChange::Take);
+        writes.extend(self.inventory_writes(
+            booking,
+            |unit_id| self.unit_taken(&booking.event_id, unit_id, &booking.id, None, now),
+            places,
+        )?);
         let (pk, sk) = keys::payment_intent(payment_intent_id);
         let not_refunded = ConditionCheck::builder()
             .table_name(self.table_name())
@@ -246,22 +229,11 @@ impl Store {
             .build()
             .map_err(build_error)?;
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        match &booking.units {
-            Some(units) => {
-                for unit_id in units {
-                    writes.push(self.unit_freed(&booking.event_id, unit_id, &booking.id)?);
-                }
-            }
-            None => {
-                for allocation in &booking.allocations {
-                    writes.push(self.shard_changed(
-                        &booking.event_id,
-                        *allocation,
-                        ShardChange::GiveBack,
-                    )?);
-                }
-            }
-        }
+        writes.extend(self.inventory_writes(
+            booking,
+            |unit_id| self.unit_freed(&booking.event_id, unit_id, &booking.id),
+            Some(ShardChange::GiveBack),
+        )?);
         if let Some(entry) = audit {
             writes.push(self.create(audit_item(entry))?);
         }

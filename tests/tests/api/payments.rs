@@ -2,6 +2,7 @@
 //! confirms and tickets the booking once, and refunds when seats are gone.
 
 use axum::http::StatusCode;
+use fake_stripe::Delivery;
 use futures::future::join_all;
 use integration_tests::{Response, Session, TestApp, assert_problem, sent_mail_to, table};
 use serde_json::{Value, json};
@@ -47,6 +48,18 @@ async fn held_units(app: &TestApp, units: &[&str]) -> (String, Session, String) 
     let held = hold_units(app, &buyer, &event, units).await;
     assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
     (event, buyer, held.body["id"].as_str().unwrap().to_owned())
+}
+
+/// Stripe's `charge.refunded` for the PaymentIntent, signed now.
+fn refund_delivery(app: &TestApp, intent: &str, event_id: &str) -> Delivery {
+    let charge = json!({ "id": format!("ch_{event_id}"), "object": "charge",
+                         "payment_intent": intent, "refunded": true });
+    app.stripe.delivery(
+        event_id,
+        "charge.refunded",
+        charge,
+        app.clock_now().unix_timestamp(),
+    )
 }
 
 /// Booking confirmations the emulator's SES accepted for `to`.
@@ -313,14 +326,7 @@ async fn a_refund_made_in_stripe_marks_the_confirmed_booking_refunded() {
     let (_, buyer, id) = held_units(&app, &["T1"]).await;
     let intent = checked_out(&app, &buyer, &id).await;
     app.pay(&intent).await;
-    let charge =
-        json!({ "id": "ch_1", "object": "charge", "payment_intent": intent, "refunded": true });
-    let delivery = app.stripe.delivery(
-        &format!("evt_refund_{id}"),
-        "charge.refunded",
-        charge,
-        app.clock_now().unix_timestamp(),
-    );
+    let delivery = refund_delivery(&app, &intent, &format!("evt_refund_{id}"));
     assert_eq!(
         app.deliver(&delivery.body, Some(&delivery.signature))
             .await
@@ -536,14 +542,7 @@ async fn a_success_delivered_after_its_refund_does_not_confirm_the_booking() {
         .stripe
         .succeed(&intent, app.clock_now().unix_timestamp())
         .unwrap();
-    let charge =
-        json!({ "id": "ch_2", "object": "charge", "payment_intent": intent, "refunded": true });
-    let refunded = app.stripe.delivery(
-        &format!("evt_refund_first_{id}"),
-        "charge.refunded",
-        charge,
-        app.clock_now().unix_timestamp(),
-    );
+    let refunded = refund_delivery(&app, &intent, &format!("evt_refund_first_{id}"));
     assert_eq!(
         app.deliver(&refunded.body, Some(&refunded.signature))
             .await
