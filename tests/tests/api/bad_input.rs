@@ -192,3 +192,85 @@ async fn an_out_of_range_limit_is_a_400_naming_it() {
         assert_eq!(response.body["errors"][0]["field"], "limit", "limit={bad}");
     }
 }
+
+#[tokio::test]
+async fn payment_and_door_routes_need_a_sign_in() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/v1/bookings/b/checkout",
+        "/v1/bookings/b/cancel",
+        "/v1/checkin",
+    ] {
+        let response = app.post(path, None, json!({})).await;
+        assert_problem(&response, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    }
+    for path in ["/v1/bookings/b/tickets", "/v1/events/e/checkin-stats"] {
+        assert_problem(
+            &app.get(path, None).await,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_bookings_are_404_to_checkout_cancel_and_tickets() {
+    let app = TestApp::spawn().await;
+    let ada = app.sign_in(&app.email("ada")).await;
+    let token = Some(ada.access_token.as_str());
+    for path in [
+        "/v1/bookings/no-such/checkout",
+        "/v1/bookings/no-such/cancel",
+    ] {
+        assert_problem(
+            &app.post(path, token, json!({})).await,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        );
+    }
+    let tickets = app.get("/v1/bookings/no-such/tickets", token).await;
+    assert_problem(&tickets, StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_check_in_with_malformed_or_mistyped_json_is_a_400() {
+    let app = TestApp::spawn().await;
+    let door = app.user_with_role("door", "staff").await;
+    let auth = format!("Bearer {}", door.access_token);
+    let mut malformed = raw_post("/v1/checkin", Some("application/json"), "{\"token\": ");
+    malformed
+        .headers_mut()
+        .insert("authorization", auth.parse().unwrap());
+    assert_problem(
+        &app.send(malformed).await,
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_JSON",
+    );
+    let mistyped = app
+        .post(
+            "/v1/checkin",
+            Some(&door.access_token),
+            json!({ "token": 7, "event_id": "e" }),
+        )
+        .await;
+    assert_problem(&mistyped, StatusCode::BAD_REQUEST, "INVALID_BODY");
+}
+
+#[tokio::test]
+async fn a_signed_webhook_body_that_is_not_a_stripe_event_is_a_400() {
+    let app = TestApp::spawn().await;
+    for body in [
+        "not json",
+        "{\"id\": 1}",
+        "{\"id\":\"evt\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{}}}",
+    ] {
+        let delivery_at = app.clock_now().unix_timestamp();
+        let signature = shared::domain::payment::signature_header(
+            integration_tests::STRIPE_WEBHOOK_SECRET.as_bytes(),
+            delivery_at,
+            body.as_bytes(),
+        );
+        let response = app.deliver(body, Some(&signature)).await;
+        assert_problem(&response, StatusCode::BAD_REQUEST, "INVALID_EVENT");
+    }
+}
