@@ -103,6 +103,11 @@ pub struct PaymentsConfig {
     /// `STRIPE_API_BASE`, ending in `/`: Stripe's own API in production
     /// unless set; the fake Stripe of the local stack otherwise.
     pub api_base: String,
+    /// `STACK_ID`: names this deployment in its PaymentIntents' metadata,
+    /// so a webhook acts only on its own payments when several stacks (or
+    /// other tools) share a Stripe account. Required in production (the
+    /// template passes the stack's name); `local` locally.
+    pub stack_id: String,
 }
 
 /// The Stripe webhook endpoint's signing secret (`STRIPE_WEBHOOK_SECRET`).
@@ -195,6 +200,12 @@ pub fn hold_expiry_queue_url(src: &impl Source) -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing("HOLD_EXPIRY_QUEUE_URL"))
 }
 
+/// The refund queue (`REFUND_QUEUE_URL`): required where refunds are owed.
+pub fn refund_queue_url(src: &impl Source) -> Result<String, ConfigError> {
+    src.value("REFUND_QUEUE_URL")
+        .ok_or(ConfigError::Missing("REFUND_QUEUE_URL"))
+}
+
 /// Where one-time publish schedules go and what they invoke (events-api).
 #[derive(Debug, Clone)]
 pub struct ScheduleConfig {
@@ -256,9 +267,15 @@ impl PaymentsConfig {
                 reason: "must start with https:// or http://".into(),
             });
         }
+        let stack_id = match (src.value("STACK_ID"), env) {
+            (Some(id), _) => id,
+            (None, AppEnv::Local) => "local".to_owned(),
+            (None, AppEnv::Production) => return Err(ConfigError::Missing("STACK_ID")),
+        };
         Ok(Self {
             secret_key,
             api_base: format!("{}/", api_base.trim_end_matches('/')),
+            stack_id,
         })
     }
 }

@@ -6,9 +6,13 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "mail")]
+pub mod confirmation_mail;
 pub mod cursor;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "mail")]
+pub mod fulfilment;
 pub mod http;
 #[cfg(feature = "mail")]
 pub mod mail;

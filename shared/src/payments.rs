@@ -1,9 +1,14 @@
 //! Stripe through async-stripe: the only place that builds Stripe requests.
 //! Every call carries an idempotency key derived from the booking, so a retry
-//! (ours, or a client's) never charges or refunds twice.
+//! (ours, or a client's) never charges or refunds twice, and a time limit
+//! well inside the function's own, so a stalled Stripe is a 503 (or a
+//! refund retried later), never the function timing out.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
+use stripe::ApiErrorsCode;
 use stripe::{Client, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentTransferData, RetrievePaymentIntent,
@@ -11,7 +16,11 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::CreateRefund;
 
 use crate::config::PaymentsConfig;
-use crate::domain::payment::{checkout_idempotency_key, refund_idempotency_key};
+use crate::domain::payment::{STACK_METADATA_KEY, checkout_idempotency_key};
+use crate::domain::refund::{RefundAttempt, refund_idempotency_key};
+
+/// Stripe answers in well under a second; the functions time out at 10 s.
+const STRIPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 #[error("Stripe: {0}")]
@@ -39,9 +48,23 @@ pub struct CreatedPayment {
     pub client_secret: String,
 }
 
+/// A refund to ask Stripe for: the whole payment, or whatever of it a
+/// partial refund left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundRequest<'a> {
+    pub booking_id: &'a str,
+    pub payment_intent_id: &'a str,
+    /// A destination charge: the transfer to the organizer and the
+    /// platform's fee are taken back too, so the refund does not come out
+    /// of the platform's balance alone (docs/payments.md).
+    pub destination_charge: bool,
+}
+
 #[derive(Clone)]
 pub struct Payments {
     client: Client,
+    /// Names this deployment in every PaymentIntent's metadata.
+    stack_id: std::sync::Arc<str>,
 }
 
 impl Payments {
@@ -49,7 +72,14 @@ impl Payments {
         let client = stripe::ClientBuilder::new(config.secret_key.expose_str())
             .url(config.api_base.clone())
             .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            stack_id: std::sync::Arc::from(config.stack_id.as_str()),
+        })
+    }
+
+    pub fn stack_id(&self) -> &str {
+        &self.stack_id
     }
 
     /// The booking's PaymentIntent: created once, the same one on every
@@ -59,7 +89,7 @@ impl Payments {
         request: &PaymentRequest<'_>,
     ) -> Result<CreatedPayment, PaymentsError> {
         let mut create = CreatePaymentIntent::new(request.amount_cents, currency(request.currency))
-            .metadata(booking_metadata(request.booking_id));
+            .metadata(self.metadata(request.booking_id));
         if let Some((account, fee_cents)) = request.destination {
             create = create
                 .transfer_data(CreatePaymentIntentTransferData::new(account))
@@ -68,9 +98,8 @@ impl Payments {
         let intent = create
             .customize()
             .request_strategy(idempotent(&checkout_idempotency_key(request.booking_id))?)
-            .send(&self.client)
-            .await?;
-        created(intent)
+            .send(&self.client);
+        created(within_time(intent).await?)
     }
 
     /// A PaymentIntent made earlier, for its client secret.
@@ -79,26 +108,73 @@ impl Payments {
         payment_intent_id: &str,
     ) -> Result<CreatedPayment, PaymentsError> {
         created(
-            RetrievePaymentIntent::new(payment_intent_id)
-                .send(&self.client)
-                .await?,
+            within_time(RetrievePaymentIntent::new(payment_intent_id).send(&self.client)).await?,
         )
     }
 
-    /// Gives the whole payment back; returns the refund's id.
-    pub async fn refund(
-        &self,
-        booking_id: &str,
-        payment_intent_id: &str,
-    ) -> Result<String, PaymentsError> {
-        let refund = CreateRefund::new()
-            .payment_intent(payment_intent_id)
-            .metadata(booking_metadata(booking_id))
+    /// Asks for the refund of what is left of the payment (Stripe's
+    /// default amount), once per payment whoever asks and however often.
+    pub async fn refund(&self, request: &RefundRequest<'_>) -> RefundAttempt {
+        let mut create = CreateRefund::new()
+            .payment_intent(request.payment_intent_id)
+            .metadata(self.metadata(request.booking_id));
+        if request.destination_charge {
+            create = create.reverse_transfer(true).refund_application_fee(true);
+        }
+        let strategy = match idempotent(&refund_idempotency_key(request.payment_intent_id)) {
+            Ok(strategy) => strategy,
+            Err(err) => return RefundAttempt::Refused(err.to_string()),
+        };
+        let sent = create
             .customize()
-            .request_strategy(idempotent(&refund_idempotency_key(payment_intent_id))?)
-            .send(&self.client)
-            .await?;
-        Ok(refund.id.to_string())
+            .request_strategy(strategy)
+            .send(&self.client);
+        match tokio::time::timeout(STRIPE_TIMEOUT, sent).await {
+            Ok(Ok(refund)) => RefundAttempt::Refunded {
+                refund_id: refund.id.to_string(),
+            },
+            Ok(Err(err)) => refund_attempt(err),
+            Err(_) => RefundAttempt::Unavailable("Stripe did not answer in time".into()),
+        }
+    }
+
+    /// Finds the booking again, and tells our payments from those of other
+    /// stacks or tools sharing the Stripe account.
+    fn metadata(&self, booking_id: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("booking_id".to_owned(), booking_id.to_owned()),
+            (STACK_METADATA_KEY.to_owned(), self.stack_id.to_string()),
+        ])
+    }
+}
+
+/// Stripe's answer to a refund: "already refunded" is the money being back;
+/// a 429, a 5xx, a 409 (an idempotent request still in flight) or no answer
+/// are worth asking again; any other refusal is final.
+fn refund_attempt(err: StripeError) -> RefundAttempt {
+    match err {
+        StripeError::Stripe(api, _) if api.code == Some(ApiErrorsCode::ChargeAlreadyRefunded) => {
+            RefundAttempt::AlreadyRefunded
+        }
+        StripeError::Stripe(api, status) if status == 409 || status == 429 || status >= 500 => {
+            RefundAttempt::Unavailable(format!("{status}: {}", api.message.unwrap_or_default()))
+        }
+        StripeError::Stripe(api, status) => RefundAttempt::Refused(format!(
+            "{status} {}: {}",
+            api.code.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            api.message.unwrap_or_default()
+        )),
+        other => RefundAttempt::Unavailable(other.to_string()),
+    }
+}
+
+/// A Stripe call that has not answered within [`STRIPE_TIMEOUT`] failed.
+async fn within_time<T>(
+    call: impl Future<Output = Result<T, StripeError>>,
+) -> Result<T, PaymentsError> {
+    match tokio::time::timeout(STRIPE_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(PaymentsError("Stripe did not answer in time".into())),
     }
 }
 
@@ -115,11 +191,6 @@ fn idempotent(key: &str) -> Result<RequestStrategy, PaymentsError> {
     IdempotencyKey::new(key)
         .map(RequestStrategy::Idempotent)
         .map_err(|e| PaymentsError(e.to_string()))
-}
-
-/// The webhook finds the booking through this.
-fn booking_metadata(booking_id: &str) -> HashMap<String, String> {
-    HashMap::from([("booking_id".to_owned(), booking_id.to_owned())])
 }
 
 fn currency(code: &str) -> stripe_types::Currency {

@@ -1,6 +1,8 @@
-//! The hold-expiry queue: the only code that builds SQS requests. A message
-//! per online hold, delayed until the hold lapses (at most 15 minutes, so
-//! the worker sends longer holds' messages again).
+//! The queues: the only code that builds SQS requests. The hold-expiry
+//! queue takes a message per online hold, delayed until the hold lapses (at
+//! most 15 minutes, so the worker sends longer holds' messages again); the
+//! refund queue takes a message per refund owed and per page of a
+//! cancelled event's refund run.
 
 use std::sync::Arc;
 
@@ -19,17 +21,34 @@ pub struct HoldExpiryMessage {
     pub hold_expires_at: OffsetDateTime,
 }
 
+/// The body of a refund-queue message: one payment's refund, or one page
+/// of a cancelled event's refund run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refund", rename_all = "snake_case")]
+pub enum RefundMessage {
+    Payment {
+        payment_intent_id: String,
+    },
+    Event {
+        event_id: String,
+        /// The run found nothing last time and looks once more.
+        #[serde(default)]
+        recheck: bool,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("hold-expiry queue: {0}")]
+#[error("queue: {0}")]
 pub struct QueueError(String);
 
+/// One SQS queue: JSON messages in, batches out.
 #[derive(Clone)]
-pub struct HoldExpiryQueue {
+pub struct Queue {
     client: aws_sdk_sqs::Client,
     url: Arc<str>,
 }
 
-impl HoldExpiryQueue {
+impl Queue {
     pub fn new(aws: &aws_config::SdkConfig, url: &str) -> Self {
         Self {
             client: aws_sdk_sqs::Client::new(aws),
@@ -37,32 +56,23 @@ impl HoldExpiryQueue {
         }
     }
 
-    /// The queue named by `HOLD_EXPIRY_QUEUE_URL`.
-    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(
-            aws,
-            &config::hold_expiry_queue_url(&config::ProcessEnv)?,
-        ))
-    }
-
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Sends the message to arrive when the hold lapses (or in 15 minutes,
-    /// whichever comes first).
-    pub async fn send(
+    /// Sends `message` as JSON, to arrive after `delay_seconds` (SQS allows
+    /// up to 900).
+    pub async fn send_json(
         &self,
-        message: &HoldExpiryMessage,
-        now: OffsetDateTime,
+        message: &impl Serialize,
+        delay_seconds: u32,
     ) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
-        let delay = expiry::delay_seconds(message.hold_expires_at, now);
         self.client
             .send_message()
             .queue_url(self.url())
             .message_body(body)
-            .delay_seconds(delay as i32)
+            .delay_seconds(delay_seconds.min(900) as i32)
             .send()
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
@@ -95,5 +105,69 @@ impl HoldExpiryQueue {
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
+    }
+}
+
+/// The hold-expiry queue (`HOLD_EXPIRY_QUEUE_URL`).
+#[derive(Clone)]
+pub struct HoldExpiryQueue(pub Queue);
+
+impl HoldExpiryQueue {
+    pub fn new(aws: &aws_config::SdkConfig, url: &str) -> Self {
+        Self(Queue::new(aws, url))
+    }
+
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            aws,
+            &config::hold_expiry_queue_url(&config::ProcessEnv)?,
+        ))
+    }
+
+    /// Sends the message to arrive when the hold lapses (or in 15 minutes,
+    /// whichever comes first).
+    pub async fn send(
+        &self,
+        message: &HoldExpiryMessage,
+        now: OffsetDateTime,
+    ) -> Result<(), QueueError> {
+        let delay = expiry::delay_seconds(message.hold_expires_at, now);
+        self.0.send_json(message, delay as u32).await
+    }
+}
+
+/// The refund queue (`REFUND_QUEUE_URL`): refunds owed, for the refund worker.
+#[derive(Clone)]
+pub struct RefundQueue(pub Queue);
+
+impl RefundQueue {
+    pub fn new(aws: &aws_config::SdkConfig, url: &str) -> Self {
+        Self(Queue::new(aws, url))
+    }
+
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            aws,
+            &config::refund_queue_url(&config::ProcessEnv)?,
+        ))
+    }
+
+    pub async fn send(
+        &self,
+        message: &RefundMessage,
+        delay_seconds: u32,
+    ) -> Result<(), QueueError> {
+        self.0.send_json(message, delay_seconds).await
+    }
+
+    /// Tells the worker about a refund just recorded. A lost message only
+    /// delays it: the sweep finds every pending refund (store/refunds.rs).
+    pub async fn notify(&self, payment_intent_id: &str) {
+        let message = RefundMessage::Payment {
+            payment_intent_id: payment_intent_id.to_owned(),
+        };
+        if let Err(err) = self.send(&message, 0).await {
+            tracing::warn!(payment_intent_id, error = %err, "refund message not sent; the sweep will pick the refund up");
+        }
     }
 }

@@ -20,6 +20,8 @@ use events_api::EventsState;
 use fake_stripe::FakeStripe;
 use hold_expiry::HoldExpiryState;
 use http_body_util::BodyExt;
+use refunds::RefundsState;
+use scheduler::SchedulerState;
 use serde_json::Value;
 use shared::AppState;
 use shared::clock::ManualClock;
@@ -27,7 +29,7 @@ use shared::config::{AppEnv, Config, ScheduleConfig, SignInConfig};
 use shared::config::{MailConfig, PaymentsConfig, Secret, WebhookConfig};
 use shared::mail::Mailer;
 use shared::payments::Payments;
-use shared::queue::HoldExpiryQueue;
+use shared::queue::{HoldExpiryQueue, RefundQueue};
 use shared::schedules::PublishSchedules;
 use stripe_webhook::WebhookState;
 use time::OffsetDateTime;
@@ -47,6 +49,10 @@ pub struct TestApp {
     /// The hold-expiry worker as Lambda runs it, on this app's own queue
     /// (so tests see only their own messages).
     pub hold_expiry: HoldExpiryState,
+    /// The refund worker, on this app's own refund queue.
+    pub refunds: RefundsState,
+    /// The sweep, handing this app's refunds to its own queue.
+    pub scheduler: SchedulerState,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -121,27 +127,26 @@ impl TestApp {
         let payments = Payments::new(&PaymentsConfig {
             secret_key: Secret::new("sk_test_integration"),
             api_base: stripe_base,
+            stack_id: stack_id(&tag),
         })
         .expect("a Stripe client");
         let mail = MailConfig {
             frontend_url: "http://localhost:3000".into(),
             mail_from: env("MAIL_FROM"),
         };
-        let queue_url = aws_sdk_sqs::Client::new(&aws)
-            .create_queue()
-            .queue_name(format!("hold-expiry-{tag}"))
-            .send()
-            .await
-            .expect("moto creates the app's queue")
-            .queue_url
-            .expect("queue url");
-        let expiry_queue = HoldExpiryQueue::new(&aws, &queue_url);
+        let expiry_queue = HoldExpiryQueue::new(&aws, &app_queue(&aws, "hold-expiry", &tag).await);
+        let refund_queue = RefundQueue::new(&aws, &app_queue(&aws, "refunds", &tag).await);
+        let mailer = Mailer::new(&aws, &mail.mail_from);
+        let mail = Arc::new(mail);
         let functions = Functions {
             auth: state.clone(),
             bookings: BookingsState {
                 app: state.app.clone(),
                 payments: payments.clone(),
                 expiry: expiry_queue.clone(),
+                refunds: refund_queue.clone(),
+                mailer: mailer.clone(),
+                mail: mail.clone(),
             },
             events: EventsState {
                 app: state.app.clone(),
@@ -149,20 +154,30 @@ impl TestApp {
                     &aws,
                     ScheduleConfig::from_env().expect("schedule settings"),
                 ),
-                payments: payments.clone(),
+                refunds: refund_queue.clone(),
             },
             hold_expiry: HoldExpiryState {
                 app: state.app.clone(),
                 queue: expiry_queue.clone(),
             },
+            refunds: RefundsState {
+                app: state.app.clone(),
+                payments: payments.clone(),
+                queue: refund_queue.clone(),
+            },
+            scheduler: SchedulerState {
+                app: state.app.clone(),
+                refunds: refund_queue.clone(),
+            },
             webhook: WebhookState {
                 app: state.app.clone(),
                 payments,
-                mailer: Mailer::new(&aws, &mail.mail_from),
-                mail: Arc::new(mail),
+                mailer,
+                mail,
                 webhook: Arc::new(WebhookConfig {
                     signing_secret: Secret::new(STRIPE_WEBHOOK_SECRET),
                 }),
+                refunds: refund_queue,
             },
         };
         // A distinct (never contacted) address per app keeps per-IP limits apart.
@@ -170,6 +185,8 @@ impl TestApp {
         let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
         Self {
             hold_expiry: functions.hold_expiry.clone(),
+            refunds: functions.refunds.clone(),
+            scheduler: functions.scheduler.clone(),
             router: dev_server::app(functions),
             stripe,
             clock,
@@ -177,6 +194,52 @@ impl TestApp {
             client_ip,
             tag,
         }
+    }
+
+    /// Runs the refund worker as its SQS event source would, until the
+    /// app's refund queue has nothing visible left (or `rounds` batches):
+    /// messages the worker fails come back only after their visibility
+    /// timeout, so a failing refund does not spin here. Returns how many
+    /// messages failed.
+    pub async fn run_refund_worker(&self, rounds: usize) -> usize {
+        let queue = &self.refunds.queue.0;
+        let mut failed = 0;
+        for _ in 0..rounds {
+            let messages = queue.receive(0).await.expect("the refund queue answers");
+            if messages.is_empty() {
+                break;
+            }
+            let records: Vec<(String, String)> = messages
+                .iter()
+                .map(|m| {
+                    (
+                        m.message_id().unwrap_or_default().to_owned(),
+                        m.body().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let pairs: Vec<(&str, String)> = records
+                .iter()
+                .map(|(id, body)| (id.as_str(), body.clone()))
+                .collect();
+            let response = refunds::handle(&self.refunds, sqs_event(&pairs)).await;
+            for message in &messages {
+                let id = message.message_id().unwrap_or_default();
+                if response
+                    .batch_item_failures
+                    .iter()
+                    .any(|f| f.item_identifier == id)
+                {
+                    failed += 1;
+                } else {
+                    queue
+                        .delete(message.receipt_handle().unwrap_or_default())
+                        .await
+                        .expect("a handled message is deleted");
+                }
+            }
+        }
+        failed
     }
 
     /// An address unique to this app.
@@ -349,6 +412,24 @@ impl TestApp {
         assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
         session_from(&response.body)
     }
+}
+
+/// The stack id of a test app: its own PaymentIntents carry it, so each
+/// app acts only on its own payments.
+pub fn stack_id(tag: &str) -> String {
+    format!("test-{tag}")
+}
+
+/// A queue of the app's own, named after its tag.
+async fn app_queue(aws: &aws_config::SdkConfig, name: &str, tag: &str) -> String {
+    aws_sdk_sqs::Client::new(aws)
+        .create_queue()
+        .queue_name(format!("{name}-{tag}"))
+        .send()
+        .await
+        .expect("moto creates the app's queue")
+        .queue_url
+        .expect("queue url")
 }
 
 pub fn session_from(body: &Value) -> Session {

@@ -1,26 +1,28 @@
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::json;
 use shared::auth::Authenticated;
 use shared::domain::Role;
 use shared::domain::audit::AuditEntry;
-use shared::domain::booking::{Booking, BookingSource, BookingStatus};
+use shared::domain::booking::{self, Booking, CancelRefusal, Cancellation};
+use shared::domain::refund::{BookingRefund, RefundStatus};
 use shared::http::{Json, PathParam};
+use shared::store::{RefundOrder, RefundRecorded};
 use shared::{ApiError, AppState};
 
 use crate::BookingsState;
 use crate::bookings::visible_booking;
 
 /// Cancels a confirmed booking: the holder before the event starts, or an
-/// admin at any time. Paid online, the money goes back through Stripe and
-/// the booking is `refunded`; paid in cash at the door, it is `cancelled`.
-/// Its seats are free again at once. Not once anyone was admitted with it.
+/// admin at any time; not once anyone was admitted with it. Its seats are
+/// free again at once. Paid online, it is `refunded` with `refund_status:
+/// pending` at once: the refund is recorded in the same transaction and the
+/// refund worker sends it (and retries until Stripe confirms). Paid in
+/// cash, or free, it is `cancelled`. Cancelling again answers the same.
 #[utoipa::path(post, path = "/v1/bookings/{id}/cancel", operation_id = "cancelBooking", tag = "bookings",
     params(("id" = String, Path, description = "Booking id")), security(("bearer" = [])),
     responses((status = 200, body = Booking), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
-              (status = 409, description = "not confirmed, already used at the door, or the event started", body = shared::error::Problem),
-              (status = 503, description = "Stripe did not answer; the booking is cancelled, call again to finish the refund", body = shared::error::Problem)))]
+              (status = 409, description = "not confirmed, already used at the door, or the event started", body = shared::error::Problem)))]
 pub async fn cancel(
     State(state): State<BookingsState>,
     caller: Authenticated,
@@ -29,87 +31,79 @@ pub async fn cancel(
     let app: &AppState = &state.app;
     let booking = visible_booking(app, &caller, &id).await?;
     let is_admin = caller.role.includes(Role::Admin);
-    if booking.user_id != caller.user_id && !is_admin {
-        return Err(ApiError::forbidden(
-            "NOT_OWNER",
-            "only the holder or an admin may cancel a booking",
-        ));
-    }
+    let event = app
+        .store
+        .event(&booking.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
     let now = app.clock.now();
-    let booking = match booking.status {
-        BookingStatus::Confirmed => {
-            let event = app
-                .store
-                .event(&booking.event_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("event"))?;
-            if !is_admin && event.starts_at <= now {
-                return Err(ApiError::conflict(
-                    "EVENT_STARTED",
-                    "a booking can be cancelled by its holder only before the event starts",
-                ));
+    let decision = booking::cancellation(&booking, &caller.user_id, is_admin, event.starts_at, now)
+        .map_err(refused)?;
+    let Cancellation::Cancel { to, reason, refund } = decision else {
+        return Ok(Json(booking));
+    };
+    let audit = is_admin.then(|| {
+        AuditEntry::new(
+            now,
+            &caller.user_id,
+            "booking.cancel",
+            format!("booking:{}", booking.id),
+            json!({ "event_id": booking.event_id, "to": to.as_str(),
+                    "amount_cents": booking.amount_cents }),
+        )
+    });
+    let cancelled = match &refund {
+        Some(payment) => {
+            let order = RefundOrder {
+                booking_id: &booking.id,
+                booking: Some(&booking),
+                payment_intent_id: payment,
+                reason,
+                change: BookingRefund::CancelConfirmed,
+                audit: audit.as_ref(),
+                now,
+            };
+            match app.store.record_refund(order).await? {
+                RefundRecorded::Recorded => {
+                    state.refunds.notify(payment).await;
+                    true
+                }
+                RefundRecorded::BookingMoved => false,
+                RefundRecorded::AlreadyRecorded => {
+                    return Err(ApiError::conflict(
+                        "REFUND_UNDERWAY",
+                        "this booking's payment is being refunded already",
+                    ));
+                }
             }
-            let to = match booking.source {
-                BookingSource::WalkIn => BookingStatus::Cancelled,
-                BookingSource::Online => BookingStatus::Refunded,
-            };
-            let audit = is_admin.then(|| {
-                AuditEntry::new(
-                    now,
-                    &caller.user_id,
-                    "booking.cancel",
-                    format!("booking:{}", booking.id),
-                    json!({ "event_id": booking.event_id, "to": to.as_str(),
-                            "amount_cents": booking.amount_cents }),
-                )
-            });
-            let reason = if booking.user_id == caller.user_id {
-                "cancelled_by_holder"
-            } else {
-                "cancelled_by_admin"
-            };
-            if !app
-                .store
+        }
+        None => {
+            app.store
                 .cancel_confirmed(&booking, to, reason, audit.as_ref(), now)
                 .await?
-            {
-                return Err(ApiError::conflict(
-                    "BOOKING_IN_USE",
-                    "the booking changed meanwhile, or someone was admitted with it",
-                ));
-            }
-            Booking {
-                status: to,
-                updated_at: now,
-                ..booking
-            }
-        }
-        // A refund that Stripe did not confirm last time is asked for again
-        // (same idempotency key: never twice).
-        BookingStatus::Refunded if booking.payment_intent_id.is_some() => booking,
-        status => {
-            return Err(ApiError::conflict(
-                "BOOKING_NOT_CONFIRMED",
-                format!(
-                    "the booking is {}; only confirmed bookings are cancelled",
-                    status.as_str()
-                ),
-            ));
         }
     };
-    if let (BookingStatus::Refunded, Some(intent)) = (booking.status, &booking.payment_intent_id) {
-        state
-            .payments
-            .refund(&booking.id, intent)
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, booking_id = %booking.id, "refund failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "PAYMENTS_UNAVAILABLE",
-                    "the booking is cancelled but the refund did not go through yet; call again",
-                )
-            })?;
+    if !cancelled {
+        return Err(ApiError::conflict(
+            "BOOKING_IN_USE",
+            "the booking changed meanwhile, or someone was admitted with it",
+        ));
     }
-    Ok(Json(booking))
+    app.store.forget_tickets(&booking.id).await;
+    Ok(Json(Booking {
+        status: to,
+        updated_at: now,
+        refund_status: refund.map(|_| RefundStatus::Pending),
+        ..booking
+    }))
+}
+
+fn refused(refusal: CancelRefusal) -> ApiError {
+    match refusal {
+        CancelRefusal::NotOwner => ApiError::forbidden("NOT_OWNER", refusal.to_string()),
+        CancelRefusal::EventStarted => ApiError::conflict("EVENT_STARTED", refusal.to_string()),
+        CancelRefusal::NotConfirmed(_) => {
+            ApiError::conflict("BOOKING_NOT_CONFIRMED", refusal.to_string())
+        }
+    }
 }

@@ -4,8 +4,10 @@ use serde::Serialize;
 use shared::auth::Authenticated;
 use shared::domain::booking::{Booking, BookingStatus};
 use shared::domain::payment::platform_fee;
+use shared::fulfilment::fulfil;
 use shared::http::{Json, PathParam};
 use shared::payments::{CreatedPayment, PaymentRequest, PaymentsError};
+use shared::store::{ConfirmOutcome, Payment};
 use shared::{ApiError, AppState};
 
 use crate::BookingsState;
@@ -13,15 +15,21 @@ use crate::bookings::owned_booking;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Checkout {
-    payment_intent_id: String,
+    /// None when nothing is paid by card (a free booking).
+    payment_intent_id: Option<String>,
     /// For Stripe.js on the client to confirm the payment.
-    client_secret: String,
+    client_secret: Option<String>,
+    /// The card part of the amount.
     amount_cents: i64,
+    wallet_cents: i64,
     currency: String,
+    booking: Booking,
 }
 
 /// Starts paying for a live hold: the booking's Stripe PaymentIntent, for
-/// the amount the server computed. Calling again returns the same one.
+/// the amount the server computed. Calling again returns the same one. A
+/// free booking is confirmed at once, with its tickets and mail, without
+/// Stripe.
 #[utoipa::path(post, path = "/v1/bookings/{id}/checkout", operation_id = "checkout", tag = "bookings",
     params(("id" = String, Path, description = "Booking id")), security(("bearer" = [])),
     responses((status = 200, body = Checkout), (status = 401, body = shared::error::Problem),
@@ -35,6 +43,9 @@ pub async fn checkout(
 ) -> Result<Json<Checkout>, ApiError> {
     let app: &AppState = &state.app;
     let booking = owned_booking(app, &caller, &id, "pay for a booking").await?;
+    if booking.amount_cents == 0 {
+        return confirm_free(&state, booking).await;
+    }
     if booking.status != BookingStatus::Held {
         return Err(not_payable(booking.status));
     }
@@ -49,10 +60,56 @@ pub async fn checkout(
         None => new_payment_intent(&state, &booking).await?,
     };
     Ok(Json(Checkout {
-        payment_intent_id: payment.payment_intent_id,
-        client_secret: payment.client_secret,
+        payment_intent_id: Some(payment.payment_intent_id),
+        client_secret: Some(payment.client_secret),
         amount_cents: booking.amount_cents,
-        currency: booking.currency,
+        wallet_cents: 0,
+        currency: booking.currency.clone(),
+        booking,
+    }))
+}
+
+/// Nothing to pay: the hold is confirmed now, under the same conditions as
+/// a paid one (still held, seats still its own, event not cancelled).
+async fn confirm_free(state: &BookingsState, booking: Booking) -> Result<Json<Checkout>, ApiError> {
+    let app = &state.app;
+    let now = app.clock.now();
+    let confirmed = match booking.status {
+        BookingStatus::Confirmed => booking,
+        BookingStatus::Held => {
+            let free = Payment {
+                payment_intent_id: None,
+            };
+            match app.store.confirm_payment(&booking.id, free, now).await? {
+                Some(ConfirmOutcome::Confirmed { booking, .. })
+                | Some(ConfirmOutcome::AlreadyConfirmed(booking)) => *booking,
+                Some(ConfirmOutcome::EventCancelled(_)) => {
+                    return Err(ApiError::conflict(
+                        "EVENT_CANCELLED",
+                        "the event was cancelled",
+                    ));
+                }
+                Some(ConfirmOutcome::SeatsGone(_)) => {
+                    return Err(not_payable(BookingStatus::Expired));
+                }
+                Some(ConfirmOutcome::NotPayable(booking)) => {
+                    return Err(not_payable(booking.status));
+                }
+                Some(ConfirmOutcome::RefundUnderway) | None => {
+                    return Err(not_payable(BookingStatus::Cancelled));
+                }
+            }
+        }
+        status => return Err(not_payable(status)),
+    };
+    fulfil(app, &state.mailer, &state.mail, &confirmed).await?;
+    Ok(Json(Checkout {
+        payment_intent_id: None,
+        client_secret: None,
+        amount_cents: 0,
+        wallet_cents: 0,
+        currency: confirmed.currency.clone(),
+        booking: confirmed,
     }))
 }
 
@@ -83,13 +140,12 @@ async fn new_payment_intent(
         })
         .await
         .map_err(|err| unavailable(booking, err))?;
-    let fee_cents = destination.map_or(0, |(_, fee)| fee);
     let attached = app
         .store
         .attach_payment_intent(
             booking,
             &payment.payment_intent_id,
-            fee_cents,
+            destination,
             app.clock.now(),
         )
         .await?;

@@ -10,19 +10,26 @@ mod tickets;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use std::sync::Arc;
+
 use shared::AppState;
-use shared::config::PaymentsConfig;
+use shared::config::{MailConfig, PaymentsConfig};
+use shared::mail::Mailer;
 use shared::payments::Payments;
-use shared::queue::HoldExpiryQueue;
+use shared::queue::{HoldExpiryQueue, RefundQueue};
 use utoipa::OpenApi;
 
-/// bookings-api's state: the common state plus the Stripe client and the
-/// hold-expiry queue.
+/// bookings-api's state: the common state plus the Stripe client, the
+/// hold-expiry and refund queues, and the mailer (free bookings are
+/// confirmed, and mailed, at checkout).
 #[derive(Clone)]
 pub struct BookingsState {
     pub app: AppState,
     pub payments: Payments,
     pub expiry: HoldExpiryQueue,
+    pub refunds: RefundQueue,
+    pub mailer: Mailer,
+    pub mail: Arc<MailConfig>,
 }
 
 impl FromRef<BookingsState> for AppState {
@@ -36,10 +43,14 @@ impl BookingsState {
         let (app, aws) = AppState::from_env().await?;
         let payments = Payments::new(&PaymentsConfig::from_env()?)?;
         let expiry = HoldExpiryQueue::from_env(&aws)?;
+        let mail = MailConfig::from_env()?;
         Ok(Self {
-            app,
             payments,
             expiry,
+            refunds: RefundQueue::from_env(&aws)?,
+            mailer: Mailer::new(&aws, &mail.mail_from),
+            mail: Arc::new(mail),
+            app,
         })
     }
 }

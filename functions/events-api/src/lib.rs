@@ -9,18 +9,18 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use shared::AppState;
-use shared::config::{PaymentsConfig, ScheduleConfig};
-use shared::payments::Payments;
+use shared::config::ScheduleConfig;
+use shared::queue::RefundQueue;
 use shared::schedules::PublishSchedules;
 use utoipa::OpenApi;
 
 /// events-api's state: the common state plus the publish schedules and
-/// Stripe (cancelling an event refunds its bookings).
+/// the refund queue (cancelling an event starts its refund run).
 #[derive(Clone)]
 pub struct EventsState {
     pub app: AppState,
     pub schedules: PublishSchedules,
-    pub payments: Payments,
+    pub refunds: RefundQueue,
 }
 
 impl FromRef<EventsState> for AppState {
@@ -32,12 +32,11 @@ impl FromRef<EventsState> for AppState {
 impl EventsState {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let schedules = ScheduleConfig::from_env()?;
-        let payments = Payments::new(&PaymentsConfig::from_env()?)?;
         let (app, aws) = AppState::from_env().await?;
         Ok(Self {
-            app,
             schedules: PublishSchedules::new(&aws, schedules),
-            payments,
+            refunds: RefundQueue::from_env(&aws)?,
+            app,
         })
     }
 }

@@ -6,6 +6,7 @@ use shared::auth::{Admin, Authenticated, RequireRole};
 use shared::domain::audit::AuditEntry;
 use shared::domain::event::{self, Event, EventError, EventPatch, NewEvent, Transition};
 use shared::http::{Json, PathParam};
+use shared::queue::RefundMessage;
 use shared::store::{EventChange, EventSaved};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
@@ -121,14 +122,15 @@ pub async fn schedule(
     Ok(Json(event))
 }
 
-/// Cancels an event for good and refunds its confirmed bookings. Cancelling
-/// a cancelled event changes nothing but retries refunds still owed. A
-/// pending publish schedule is deleted.
+/// Cancels an event for good and answers at once: its refund run starts in
+/// the same transaction, and the refund worker gives every confirmed
+/// booking its money back, a page at a time, however many there are.
+/// Cancelling a cancelled event changes nothing but nudges the run again.
+/// A pending publish schedule is deleted.
 #[utoipa::path(post, path = "/v1/events/{id}/cancel", operation_id = "cancelEvent", tag = "events",
     params(("id" = String, Path, description = "Event id")), security(("bearer" = [])),
     responses((status = 200, body = Event), (status = 401, body = shared::error::Problem),
-              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
-              (status = 503, description = "cancelled, but some refunds did not go through yet: cancel again", body = shared::error::Problem)))]
+              (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
 pub async fn cancel(
     State(state): State<EventsState>,
     RequireRole { caller, .. }: RequireRole<Admin>,
@@ -139,40 +141,16 @@ pub async fn cancel(
     })
     .await?;
     drop_schedule(&state, &id).await;
-    refund_bookings(&state, &event).await?;
+    let run = RefundMessage::Event {
+        event_id: event.id.clone(),
+        recheck: false,
+    };
+    // The run is recorded with the cancellation: a lost message only
+    // delays it until the sweep finds it.
+    if let Err(err) = state.refunds.send(&run, 0).await {
+        tracing::warn!(event_id = %event.id, error = %err, "refund run message not sent; the sweep will start it");
+    }
     Ok(Json(event))
-}
-
-/// Gives every confirmed booking of a cancelled event its money back: the
-/// Stripe refund first (idempotent per payment), then the booking leaves the
-/// event's confirmed bookings as `refunded`. Cancelling again picks up
-/// whatever a failure or a timeout left.
-async fn refund_bookings(state: &EventsState, event: &Event) -> Result<(), ApiError> {
-    let app = &state.app;
-    let mut pending = 0;
-    for booking in app.store.confirmed_bookings(&event.id).await? {
-        if let Some(intent) = &booking.payment_intent_id
-            && let Err(err) = state.payments.refund(&booking.id, intent).await
-        {
-            tracing::error!(booking_id = %booking.id, error = %err, "refund of a cancelled event's booking failed");
-            pending += 1;
-            continue;
-        }
-        // Cash sales: the booking records that the money is owed back.
-        app.store
-            .mark_refunded(&booking, event, "event_cancelled", app.clock.now())
-            .await?;
-    }
-    if pending > 0 {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "PAYMENTS_UNAVAILABLE",
-            format!(
-                "the event is cancelled but {pending} refund(s) did not go through yet; cancel again to retry them"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// A schedule left behind does no harm (it publishes only an event still

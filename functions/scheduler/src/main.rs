@@ -4,11 +4,11 @@ use shared::domain::schedule::ScheduledJob;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let (app, _aws) = shared::AppState::from_env().await?;
+    let state = scheduler::SchedulerState::from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<ScheduledJob>| {
-        let app = app.clone();
+        let state = state.clone();
         async move {
-            scheduler::handle(&app, event.payload)
+            scheduler::handle(&state, event.payload)
                 .await
                 .map_err(Error::from)
         }

@@ -3,15 +3,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use shared::ApiError;
-use shared::domain::EventStatus;
 use shared::domain::booking::{Booking, BookingStatus};
-use shared::domain::payment::{PaymentEvent, SignatureError, StripeEvent, verify_signature};
-use shared::domain::ticket::tickets_for;
+use shared::domain::payment::{
+    PaymentEvent, PaymentSucceeded, SignatureError, StripeEvent, SuccessDecision, on_success,
+    verify_signature,
+};
+use shared::domain::refund::{BookingRefund, ChargeRefunded, RefundStatus, RefundStep};
+use shared::fulfilment::fulfil;
 use shared::http::Json;
-use shared::store::ConfirmOutcome;
+use shared::store::{ConfirmOutcome, Payment, RefundOrder, RefundRecorded};
 
 use crate::WebhookState;
-use crate::confirmation_mail::confirmation_mail;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Received {
@@ -20,12 +22,14 @@ pub struct Received {
     duplicate: bool,
 }
 
-/// Stripe's deliveries: verified, applied once, acknowledged.
+/// Stripe's deliveries: verified, applied once, acknowledged. Events about
+/// payments of other stacks or tools are acknowledged and ignored.
 #[utoipa::path(post, path = "/v1/webhooks/stripe", operation_id = "stripeWebhook", tag = "webhooks",
     request_body(content = String, description = "The event exactly as Stripe sent it", content_type = "application/json"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">")),
     responses((status = 200, body = Received),
-              (status = 400, description = "missing, bad or stale signature, or not an event", body = shared::error::Problem)))]
+              (status = 400, description = "missing, bad or stale signature, or not an event", body = shared::error::Problem),
+              (status = 503, description = "not handled yet (the store or Stripe was busy); Stripe delivers again", body = shared::error::Problem)))]
 pub async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
@@ -56,27 +60,11 @@ pub async fn receive(
             duplicate: true,
         }));
     }
-    let action = event
-        .action()
-        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_EVENT", err.to_string()))?;
-    match action {
-        PaymentEvent::Succeeded {
-            payment_intent_id,
-            booking_id,
-            amount_cents,
-            currency,
-        } => {
-            paid(
-                &state,
-                &booking_id,
-                &payment_intent_id,
-                amount_cents,
-                &currency,
-            )
-            .await?;
-        }
-        PaymentEvent::Refunded { payment_intent_id } => {
-            refunded_elsewhere(&state, &payment_intent_id).await?;
+    match event.action(state.payments.stack_id()) {
+        PaymentEvent::Succeeded(payment) => paid(&state, &payment).await?,
+        PaymentEvent::Refunded(charge) => refunded(&state, &charge).await?,
+        PaymentEvent::NotOurs(why) => {
+            tracing::info!(event_id = %event.id, kind = %event.kind, why, "not a payment of this stack: ignored");
         }
         // A failed attempt changes nothing: the hold runs until it expires.
         PaymentEvent::Failed { .. } | PaymentEvent::Ignored => {}
@@ -100,203 +88,145 @@ fn bad_signature(err: SignatureError) -> ApiError {
     )
 }
 
-/// Money arrived for a booking: confirm and ticket it, or give it back.
-async fn paid(
-    state: &WebhookState,
-    booking_id: &str,
-    payment_intent_id: &str,
-    amount_cents: i64,
-    currency: &str,
-) -> Result<(), ApiError> {
+/// Money arrived for a booking: confirm and ticket it, or owe it back.
+async fn paid(state: &WebhookState, payment: &PaymentSucceeded) -> Result<(), ApiError> {
     let app = &state.app;
-    let now = app.clock.now();
-    let Some(booking) = app.store.booking(booking_id).await? else {
-        tracing::error!(
-            booking_id,
-            payment_intent_id,
-            "payment for an unknown booking: refunding"
-        );
-        return refund(state, booking_id, payment_intent_id).await;
+    let booking = app.store.booking(&payment.booking_id).await?;
+    if let SuccessDecision::Refund {
+        reason,
+        booking: change,
+    } = on_success(booking.as_ref(), payment)
+    {
+        tracing::warn!(booking_id = %payment.booking_id, payment_intent_id = %payment.payment_intent_id, reason, "payment that cannot buy its booking: refunding");
+        return owe_refund(state, booking, payment, reason, change).await;
+    }
+    let intent = Payment {
+        payment_intent_id: Some(&payment.payment_intent_id),
     };
-    if booking.amount_cents != amount_cents || booking.currency != currency {
-        tracing::error!(
-            booking_id,
-            payment_intent_id,
-            amount_cents,
-            currency,
-            "payment does not match the booking's amount: refunding"
-        );
-        return refund(state, booking_id, payment_intent_id).await;
-    }
-    let cancelled = app
-        .store
-        .event(&booking.event_id)
-        .await?
-        .is_none_or(|event| event.status == EventStatus::Cancelled);
-    if cancelled {
-        tracing::warn!(
-            booking_id,
-            payment_intent_id,
-            "payment for a cancelled event: refunding"
-        );
-        refund(state, booking_id, payment_intent_id).await?;
-        return mark_refunded(state, &booking, "event_cancelled").await;
-    }
     let outcome = app
         .store
-        .confirm_payment(booking_id, payment_intent_id, now)
+        .confirm_payment(&payment.booking_id, intent, app.clock.now())
         .await?
         .ok_or_else(|| ApiError::internal("the booking vanished while confirming"))?;
-    match outcome {
+    let (booking, reason, change) = match outcome {
         ConfirmOutcome::Confirmed {
             booking,
             consumed_capacity,
         } => {
-            tracing::info!(booking_id, event_id = %booking.event_id, consumed_capacity, "payment confirmed");
-            fulfil(state, &booking).await
+            tracing::info!(booking_id = %booking.id, event_id = %booking.event_id, consumed_capacity, "payment confirmed");
+            return fulfil(app, &state.mailer, &state.mail, &booking).await;
         }
         // Issuing again after a crash adds only what is missing.
-        ConfirmOutcome::AlreadyConfirmed(booking) => fulfil(state, &booking).await,
-        ConfirmOutcome::AlreadyRefunded => {
-            tracing::warn!(
-                booking_id,
-                payment_intent_id,
-                "success delivered after its refund: nothing to confirm"
-            );
-            Ok(())
+        ConfirmOutcome::AlreadyConfirmed(booking) => {
+            return fulfil(app, &state.mailer, &state.mail, &booking).await;
+        }
+        ConfirmOutcome::RefundUnderway => {
+            tracing::warn!(payment_intent_id = %payment.payment_intent_id, "success delivered after its refund: nothing to confirm");
+            return Ok(());
         }
         ConfirmOutcome::SeatsGone(booking) => {
-            tracing::warn!(
-                booking_id,
-                payment_intent_id,
-                "paid after the hold ran out and its seats were taken: refunding"
-            );
-            refund(state, booking_id, payment_intent_id).await?;
-            mark_refunded(state, &booking, "late_payment").await
+            (booking, "late_payment", BookingRefund::MarkRefunded)
         }
+        ConfirmOutcome::EventCancelled(booking) => {
+            (booking, "event_cancelled", BookingRefund::MarkRefunded)
+        }
+        // Released by its holder: the booking records the refund; already
+        // refunded (another payment's money): the booking stays as it is.
         ConfirmOutcome::NotPayable(booking) => {
-            tracing::warn!(
-                booking_id,
-                payment_intent_id,
-                status = booking.status.as_str(),
-                "payment for a booking that cannot take it: refunding"
-            );
-            refund(state, booking_id, payment_intent_id).await?;
-            if booking.status == BookingStatus::Cancelled {
-                mark_refunded(state, &booking, "late_payment").await?;
+            let change = match booking.status {
+                BookingStatus::Cancelled => BookingRefund::MarkRefunded,
+                _ => BookingRefund::Keep,
+            };
+            (booking, "late_payment", change)
+        }
+    };
+    tracing::warn!(booking_id = %booking.id, payment_intent_id = %payment.payment_intent_id, reason, "payment that cannot get its seats: refunding");
+    owe_refund(state, Some(*booking), payment, reason, change).await
+}
+
+/// Records that the payment's money is owed back (changing the booking as
+/// decided, in the same transaction), then tells the refund worker. A
+/// booking that moved meanwhile is read again: if another delivery
+/// confirmed it with this payment, nothing is owed.
+async fn owe_refund(
+    state: &WebhookState,
+    mut booking: Option<Booking>,
+    payment: &PaymentSucceeded,
+    reason: &str,
+    change: BookingRefund,
+) -> Result<(), ApiError> {
+    let app = &state.app;
+    for _ in 0..3 {
+        let now = app.clock.now();
+        if change == BookingRefund::MarkRefunded
+            && let Some(lapsed) = booking.as_ref().filter(|b| b.is_lapsed(now))
+        {
+            // Its places go back first, as any lapsed hold's do.
+            app.store.expire_hold(lapsed, now).await?;
+            booking = app.store.booking(&payment.booking_id).await?;
+        }
+        let order = RefundOrder {
+            booking_id: &payment.booking_id,
+            booking: booking.as_ref(),
+            payment_intent_id: &payment.payment_intent_id,
+            reason,
+            change,
+            audit: None,
+            now,
+        };
+        match app.store.record_refund(order).await? {
+            RefundRecorded::Recorded => {
+                state.refunds.notify(&payment.payment_intent_id).await;
+                return Ok(());
             }
-            Ok(())
+            RefundRecorded::AlreadyRecorded => return Ok(()),
+            RefundRecorded::BookingMoved => {
+                booking = app.store.booking(&payment.booking_id).await?;
+                let confirmed_with_it = booking.as_ref().is_some_and(|b| {
+                    b.status == BookingStatus::Confirmed
+                        && b.payment_intent_id.as_deref() == Some(&payment.payment_intent_id)
+                });
+                if confirmed_with_it {
+                    return Ok(());
+                }
+            }
         }
     }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "BUSY",
+        "the booking kept changing; Stripe delivers again",
+    ))
 }
 
-/// Tickets for every seat, and the confirmation mail once.
-async fn fulfil(state: &WebhookState, booking: &Booking) -> Result<(), ApiError> {
-    let app = &state.app;
-    let event = app
-        .store
-        .event(&booking.event_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a confirmed booking's event is missing"))?;
-    let tickets = tickets_for(booking, &event);
-    app.store.issue_tickets(&tickets).await?;
-    if !app
-        .store
-        .claim_confirmation_mail(&booking.id, app.clock.now())
-        .await?
-    {
-        return Ok(());
-    }
-    let Some(user) = app.store.user(&booking.user_id).await? else {
-        return Ok(());
-    };
-    let settings = app.store.settings().await?;
-    let mail = confirmation_mail(
-        &settings.brand_name,
-        &state.mail.frontend_url,
-        booking,
-        &event,
-        tickets.len(),
-        &user.email,
-    );
-    // The booking stands whether or not the mail goes out; the tickets are
-    // in the API either way.
-    if let Err(err) = state.mailer.send(mail).await {
-        tracing::error!(error = %err, booking_id = %booking.id, "confirmation mail failed");
-    }
-    Ok(())
-}
-
-async fn refund(
-    state: &WebhookState,
-    booking_id: &str,
-    payment_intent_id: &str,
-) -> Result<(), ApiError> {
-    state
-        .payments
-        .refund(booking_id, payment_intent_id)
-        .await
-        .map(|_| ())
-        .map_err(|err| {
-            // Not acknowledged: Stripe delivers again and the refund is retried.
-            tracing::error!(error = %err, booking_id, payment_intent_id, "refund failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "PAYMENTS_UNAVAILABLE",
-                "refund failed; retry",
-            )
-        })
-}
-
-async fn mark_refunded(
-    state: &WebhookState,
-    booking: &Booking,
-    reason: &str,
-) -> Result<(), ApiError> {
-    let app = &state.app;
-    let event = app
-        .store
-        .event(&booking.event_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a booking's event is missing"))?;
-    app.store
-        .mark_refunded(booking, &event, reason, app.clock.now())
-        .await?;
-    Ok(())
-}
-
-/// A refund made outside this flow (Stripe's dashboard): the booking is
-/// refunded. Our own refunds arrive here too and find it so already.
-async fn refunded_elsewhere(state: &WebhookState, payment_intent_id: &str) -> Result<(), ApiError> {
-    // First, so that a success handled after this never confirms.
-    state
-        .app
-        .store
-        .record_payment_refunded(payment_intent_id, state.app.clock.now())
-        .await?;
-    let Some(booking) = state
-        .app
-        .store
-        .booking_of_payment_intent(payment_intent_id)
-        .await?
-    else {
-        return Ok(());
-    };
-    if booking.status != BookingStatus::Confirmed
-        || booking.payment_intent_id.as_deref() != Some(payment_intent_id)
-    {
-        return Ok(());
-    }
+/// Money went back (from Stripe's dashboard, or our own refund): Stripe's
+/// running total is recorded. Only a full refund ends the booking: its
+/// seats come free unless someone was admitted with it, and a refund we
+/// asked for is done.
+async fn refunded(state: &WebhookState, charge: &ChargeRefunded) -> Result<(), ApiError> {
     let app = &state.app;
     let now = app.clock.now();
-    // The seats go back unless someone already came in with the booking;
-    // then it only records that the money went back.
-    let freed = app
-        .store
-        .cancel_confirmed(&booking, BookingStatus::Refunded, "refunded", None, now)
-        .await?;
-    if !freed {
-        mark_refunded(state, &booking, "refunded").await?;
+    let Some(job) = app.store.record_charge_refunded(charge, now).await? else {
+        tracing::info!(payment_intent_id = %charge.payment_intent_id, "refund of a payment this stack never recorded: ignored");
+        return Ok(());
+    };
+    if !charge.is_full() {
+        tracing::info!(payment_intent_id = %charge.payment_intent_id, refunded_cents = charge.amount_refunded_cents, "partial refund recorded; the booking stands");
+        return Ok(());
+    }
+    if job.status == Some(RefundStatus::Pending) {
+        app.store
+            .finish_refund(&job, &RefundStep::Succeeded { refund_id: None }, now)
+            .await?;
+    }
+    let Some(booking) = app.store.booking(&job.booking_id).await? else {
+        return Ok(());
+    };
+    if booking.status == BookingStatus::Confirmed
+        && booking.payment_intent_id.as_deref() == Some(&charge.payment_intent_id)
+        && app.store.refunded_elsewhere(&booking, now).await?
+    {
+        app.store.forget_tickets(&booking.id).await;
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! stripe-webhook: Stripe's signed deliveries. A payment confirms its
 //! booking and issues the tickets; a payment that can no longer get its
-//! seats is refunded; each delivery takes effect once however often it comes.
+//! seats is owed back (a durable refund, sent by the refund worker); a full
+//! refund ends its booking, a partial one is recorded; each delivery takes
+//! effect once however often it comes.
 
-mod confirmation_mail;
 mod deliveries;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use shared::AppState;
 use shared::config::{MailConfig, PaymentsConfig, WebhookConfig};
 use shared::mail::Mailer;
 use shared::payments::Payments;
+use shared::queue::RefundQueue;
 use utoipa::OpenApi;
 
 #[derive(Clone)]
@@ -23,6 +25,8 @@ pub struct WebhookState {
     pub mailer: Mailer,
     pub mail: Arc<MailConfig>,
     pub webhook: Arc<WebhookConfig>,
+    /// Refunds owed are handed to the refund worker here.
+    pub refunds: RefundQueue,
 }
 
 impl FromRef<WebhookState> for AppState {
@@ -41,6 +45,7 @@ impl WebhookState {
         let (app, aws) = AppState::from_env().await?;
         Ok(Self {
             mailer: Mailer::new(&aws, &mail.mail_from),
+            refunds: RefundQueue::from_env(&aws)?,
             app,
             payments,
             mail: Arc::new(mail),

@@ -3,23 +3,24 @@
 //! Lambda runs, plus the merged OpenAPI document; and the two worker loops
 //! that stand in for the SQS event source and the EventBridge sweep.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use auth_api::AuthState;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use bookings_api::BookingsState;
 use events_api::EventsState;
 use hold_expiry::HoldExpiryState;
-use shared::AppState;
+use refunds::RefundsState;
+use scheduler::SchedulerState;
 use shared::config::{MailConfig, PaymentsConfig, ScheduleConfig, WebhookConfig};
 use shared::domain::schedule::ScheduledJob;
 use shared::mail::Mailer;
 use shared::payments::Payments;
-use shared::queue::HoldExpiryQueue;
+use shared::queue::{HoldExpiryQueue, Queue, RefundQueue};
 use shared::schedules::PublishSchedules;
 use stripe_webhook::WebhookState;
 use tower_http::cors::CorsLayer;
@@ -33,6 +34,8 @@ pub struct Functions {
     pub bookings: BookingsState,
     pub events: EventsState,
     pub hold_expiry: HoldExpiryState,
+    pub refunds: RefundsState,
+    pub scheduler: SchedulerState,
     pub webhook: WebhookState,
 }
 
@@ -44,27 +47,43 @@ impl Functions {
         let payments = Payments::new(&PaymentsConfig::from_env()?)?;
         let mail = MailConfig::from_env()?;
         let expiry = HoldExpiryQueue::from_env(&aws)?;
+        let refunds = RefundQueue::from_env(&aws)?;
+        let mailer = Mailer::new(&aws, &mail.mail_from);
+        let mail = Arc::new(mail);
         Ok(Self {
             bookings: BookingsState {
                 app: auth.app.clone(),
                 payments: payments.clone(),
                 expiry: expiry.clone(),
+                refunds: refunds.clone(),
+                mailer: mailer.clone(),
+                mail: mail.clone(),
             },
             events: EventsState {
                 app: auth.app.clone(),
                 schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
-                payments: payments.clone(),
+                refunds: refunds.clone(),
             },
             hold_expiry: HoldExpiryState {
                 app: auth.app.clone(),
                 queue: expiry,
             },
+            refunds: RefundsState {
+                app: auth.app.clone(),
+                payments: payments.clone(),
+                queue: refunds.clone(),
+            },
+            scheduler: SchedulerState {
+                app: auth.app.clone(),
+                refunds: refunds.clone(),
+            },
             webhook: WebhookState {
                 app: auth.app.clone(),
                 payments,
-                mailer: Mailer::new(&aws, &mail.mail_from),
-                mail: Arc::new(mail),
+                mailer,
+                mail,
                 webhook: Arc::new(WebhookConfig::from_env()?),
+                refunds,
             },
             auth,
         })
@@ -83,18 +102,37 @@ pub fn app(functions: Functions) -> Router {
     shared::http::finish(routes)
 }
 
-/// Seconds the hold-expiry poll waits for a message (SQS long polling).
+/// Seconds a queue poll waits for a message (SQS long polling).
 const POLL_WAIT_SECONDS: i32 = 5;
 
-/// The SQS event source of hold-expiry, locally: long-polls the queue,
-/// hands each batch to the worker and deletes the messages it did not
-/// report as failed; failed ones come back after the visibility timeout.
+/// The SQS event source of hold-expiry, locally.
 pub async fn poll_hold_expiry(state: HoldExpiryState) {
+    let queue = state.queue.0.clone();
+    poll("hold-expiry", &queue, |event| {
+        hold_expiry::handle(&state, event)
+    })
+    .await
+}
+
+/// The SQS event source of the refund worker, locally.
+pub async fn poll_refunds(state: RefundsState) {
+    let queue = state.queue.0.clone();
+    poll("refunds", &queue, |event| refunds::handle(&state, event)).await
+}
+
+/// An SQS event source, locally: long-polls the queue, hands each batch to
+/// the worker and deletes the messages it did not report as failed; failed
+/// ones come back after the visibility timeout.
+async fn poll<F, Fut>(name: &str, queue: &Queue, handle: F)
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
     loop {
-        let messages = match state.queue.receive(POLL_WAIT_SECONDS).await {
+        let messages = match queue.receive(POLL_WAIT_SECONDS).await {
             Ok(messages) => messages,
             Err(err) => {
-                tracing::warn!(error = %err, "polling the hold-expiry queue failed");
+                tracing::warn!(queue = name, error = %err, "polling a queue failed");
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             }
@@ -114,25 +152,25 @@ pub async fn poll_hold_expiry(state: HoldExpiryState) {
             ));
             event.records.push(record);
         }
-        let response = hold_expiry::handle(&state, event).await;
+        let response = handle(event).await;
         for (id, receipt) in receipts {
             let failed = response
                 .batch_item_failures
                 .iter()
                 .any(|f| f.item_identifier == id);
-            if !failed && let Err(err) = state.queue.delete(&receipt).await {
-                tracing::warn!(error = %err, "deleting a handled hold-expiry message failed");
+            if !failed && let Err(err) = queue.delete(&receipt).await {
+                tracing::warn!(queue = name, error = %err, "deleting a handled message failed");
             }
         }
     }
 }
 
 /// The every-minute EventBridge sweep, locally: every `period`.
-pub async fn sweep_every(app: AppState, period: Duration) {
+pub async fn sweep_every(state: SchedulerState, period: Duration) {
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
-        if let Err(err) = scheduler::handle(&app, ScheduledJob::Sweep {}).await {
+        if let Err(err) = scheduler::handle(&state, ScheduledJob::Sweep {}).await {
             tracing::warn!(error = %err, "sweep failed");
         }
     }

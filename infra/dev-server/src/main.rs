@@ -28,8 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // In AWS the HTTP API answers CORS (template.yaml); locally we do.
     let cors = dev_server::cors(&functions.auth.sign_in.frontend_url)?;
     tokio::spawn(dev_server::poll_hold_expiry(functions.hold_expiry.clone()));
+    tokio::spawn(dev_server::poll_refunds(functions.refunds.clone()));
     tokio::spawn(dev_server::sweep_every(
-        functions.auth.app.clone(),
+        functions.scheduler.clone(),
         Duration::from_secs(sweep_seconds),
     ));
     // The fake Stripe answers on this port too (STRIPE_API_BASE points here)
@@ -41,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(format!("http://127.0.0.1:{port}/v1/webhooks/stripe")),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry poll and sweep running");
+    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry and refund polls and the sweep running");
     axum::serve(
         listener,
         dev_server::app(functions)

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::refund::RefundStatus;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BookingStatus {
@@ -95,9 +97,83 @@ pub struct Booking {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
+    /// Where the money owed back stands, once a refund was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<RefundStatus>,
+    /// Stripe's id of the refund, once Stripe confirmed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    /// How much Stripe has given back so far (partial refunds included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_cents: Option<i64>,
     /// Open events: which shards the places came from, to give them back.
     #[serde(skip)]
     pub allocations: Vec<Allocation>,
+}
+
+/// What cancelling a confirmed booking does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancellation {
+    /// The booking ends as `to`, its seats free again; `refund` names the
+    /// payment whose money is owed back (none for cash or free bookings).
+    Cancel {
+        to: BookingStatus,
+        reason: &'static str,
+        refund: Option<String>,
+    },
+    /// Cancelled before: the same answer again (a retried request).
+    AlreadyCancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CancelRefusal {
+    #[error("only the holder or an admin may cancel a booking")]
+    NotOwner,
+    #[error("a booking can be cancelled by its holder only before the event starts")]
+    EventStarted,
+    #[error("the booking is {}; only confirmed bookings are cancelled", .0.as_str())]
+    NotConfirmed(BookingStatus),
+}
+
+/// Who may cancel a booking, when, and what it becomes: the holder before
+/// the event starts, an admin at any time. Paid online, its money is owed
+/// back (`refunded`); paid in cash, or free, it is `cancelled`.
+pub fn cancellation(
+    booking: &Booking,
+    caller_id: &str,
+    caller_is_admin: bool,
+    event_starts_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Cancellation, CancelRefusal> {
+    let is_holder = booking.user_id == caller_id;
+    if !is_holder && !caller_is_admin {
+        return Err(CancelRefusal::NotOwner);
+    }
+    match booking.status {
+        BookingStatus::Confirmed => {}
+        BookingStatus::Refunded if booking.refund_status.is_some() => {
+            return Ok(Cancellation::AlreadyCancelled);
+        }
+        status => return Err(CancelRefusal::NotConfirmed(status)),
+    }
+    if !caller_is_admin && event_starts_at <= now {
+        return Err(CancelRefusal::EventStarted);
+    }
+    let reason = if is_holder {
+        "cancelled_by_holder"
+    } else {
+        "cancelled_by_admin"
+    };
+    let refund = match booking.source {
+        BookingSource::Online => booking.payment_intent_id.clone(),
+        BookingSource::WalkIn => None,
+    };
+    let to = if refund.is_some() {
+        BookingStatus::Refunded
+    } else {
+        BookingStatus::Cancelled
+    };
+    Ok(Cancellation::Cancel { to, reason, refund })
 }
 
 impl Booking {
@@ -138,6 +214,9 @@ impl Booking {
             holder_email: None,
             created_at: now,
             updated_at: now,
+            refund_status: None,
+            refund_id: None,
+            refunded_cents: None,
             allocations: vec![],
         }
     }
@@ -166,6 +245,81 @@ mod tests {
         assert_eq!(
             held(Duration::seconds(1)).as_of(now).status,
             BookingStatus::Held
+        );
+    }
+
+    fn confirmed(source: BookingSource, payment_intent: Option<&str>) -> Booking {
+        Booking {
+            status: BookingStatus::Confirmed,
+            source,
+            payment_intent_id: payment_intent.map(str::to_owned),
+            hold_expires_at: None,
+            ..Booking::example()
+        }
+    }
+
+    fn at(epoch: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(epoch).unwrap()
+    }
+
+    #[test]
+    fn a_paid_booking_cancelled_by_its_holder_is_refunded_with_its_payment_owed() {
+        let booking = confirmed(BookingSource::Online, Some("pi_1"));
+        assert_eq!(
+            cancellation(&booking, "u", false, at(2_000), at(1_000)),
+            Ok(Cancellation::Cancel {
+                to: BookingStatus::Refunded,
+                reason: "cancelled_by_holder",
+                refund: Some("pi_1".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn a_cash_or_free_booking_is_cancelled_with_nothing_to_refund() {
+        for booking in [
+            confirmed(BookingSource::WalkIn, None),
+            confirmed(BookingSource::Online, None),
+        ] {
+            assert_eq!(
+                cancellation(&booking, "admin", true, at(2_000), at(1_000)),
+                Ok(Cancellation::Cancel {
+                    to: BookingStatus::Cancelled,
+                    reason: "cancelled_by_admin",
+                    refund: None,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_admin_cancels_after_the_start_and_only_holder_or_admin_at_all() {
+        let booking = confirmed(BookingSource::Online, Some("pi_1"));
+        assert_eq!(
+            cancellation(&booking, "u", false, at(1_000), at(1_000)),
+            Err(CancelRefusal::EventStarted)
+        );
+        assert!(cancellation(&booking, "admin", true, at(1_000), at(1_000)).is_ok());
+        assert_eq!(
+            cancellation(&booking, "someone", false, at(2_000), at(1_000)),
+            Err(CancelRefusal::NotOwner)
+        );
+    }
+
+    #[test]
+    fn cancelling_again_answers_the_same_and_a_hold_is_not_cancelled() {
+        let refunded = Booking {
+            status: BookingStatus::Refunded,
+            refund_status: Some(RefundStatus::Pending),
+            ..confirmed(BookingSource::Online, Some("pi_1"))
+        };
+        assert_eq!(
+            cancellation(&refunded, "u", false, at(2_000), at(1_000)),
+            Ok(Cancellation::AlreadyCancelled)
+        );
+        assert_eq!(
+            cancellation(&Booking::example(), "u", false, at(2_000), at(1_000)),
+            Err(CancelRefusal::NotConfirmed(BookingStatus::Held))
         );
     }
 

@@ -46,7 +46,6 @@ pub fn next_step(booking: &Booking, now: OffsetDateTime) -> ExpiryStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::booking::BookingSource;
     use time::Duration;
     use time::macros::datetime;
 
@@ -54,23 +53,11 @@ mod tests {
 
     fn booking(status: BookingStatus, expires_in: Duration) -> Booking {
         Booking {
-            id: "b".into(),
-            event_id: "e".into(),
-            user_id: "u".into(),
             status,
-            units: None,
-            quantity: 1,
-            amount_cents: 100,
-            fee_cents: 0,
-            currency: "usd".into(),
             hold_expires_at: Some(NOW + expires_in),
-            payment_intent_id: None,
-            source: BookingSource::Online,
-            holder_name: None,
-            holder_email: None,
             created_at: NOW,
             updated_at: NOW,
-            allocations: vec![],
+            ..Booking::example()
         }
     }
 

@@ -85,6 +85,9 @@ impl Plan {
             holder_email,
             created_at: now,
             updated_at: now,
+            refund_status: None,
+            refund_id: None,
+            refunded_cents: None,
             allocations: Vec::new(),
         }
     }

@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod hold;
 pub mod payment;
 pub mod rate_limit;
+pub mod refund;
 pub mod role;
 pub mod schedule;
 pub mod secret_token;

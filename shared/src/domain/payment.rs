@@ -1,9 +1,13 @@
 //! Payment rules without I/O: the platform fee, Stripe's webhook signature
-//! scheme, and the few webhook events the platform acts on.
+//! scheme, the few webhook events the platform acts on, and what a payment
+//! of ours means for its booking.
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
+
+use super::booking::Booking;
+use super::refund::{BookingRefund, ChargeRefunded};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -22,11 +26,6 @@ pub fn platform_fee(amount_cents: i64, fixed_cents: i64, basis_points: u32) -> i
 /// this key with the intent it made the first time.
 pub fn checkout_idempotency_key(booking_id: &str) -> String {
     format!("checkout-{booking_id}")
-}
-
-/// A payment is refunded at most once, whoever asks and however often.
-pub fn refund_idempotency_key(payment_intent_id: &str) -> String {
-    format!("refund-{payment_intent_id}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -105,58 +104,152 @@ pub struct StripeEventData {
     pub object: serde_json::Value,
 }
 
+/// The metadata key naming the deployment that created a PaymentIntent, so
+/// that several stacks (or other tools) can share one Stripe account.
+pub const STACK_METADATA_KEY: &str = "stack";
+
+/// A payment of ours arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSucceeded {
+    pub payment_intent_id: String,
+    pub booking_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+}
+
 /// What a webhook delivery asks the platform to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentEvent {
-    /// The money for a booking arrived.
-    Succeeded {
-        payment_intent_id: String,
-        booking_id: String,
-        amount_cents: i64,
-        currency: String,
-    },
+    /// The money for one of our bookings arrived.
+    Succeeded(PaymentSucceeded),
     /// A payment attempt failed; the booking stays held until it expires.
     Failed { payment_intent_id: String },
-    /// Money went back to the buyer (from the dashboard, or our own refund).
-    Refunded { payment_intent_id: String },
-    /// Anything else: acknowledged and ignored.
+    /// Money went back to the buyer, wholly or in part (from the dashboard,
+    /// or our own refund).
+    Refunded(ChargeRefunded),
+    /// Validly signed, but about no booking of this stack (another stack's
+    /// payment, a dashboard payment, a charge without a PaymentIntent):
+    /// acknowledged, never acted on, so Stripe does not retry it for days.
+    NotOurs(&'static str),
+    /// Any other type: acknowledged and ignored.
     Ignored,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the event's object lacks {0}")]
-pub struct MissingField(pub &'static str);
-
 impl StripeEvent {
-    pub fn action(&self) -> Result<PaymentEvent, MissingField> {
+    /// What the delivery means to the stack `stack_id`.
+    pub fn action(&self, stack_id: &str) -> PaymentEvent {
         let object = &self.data.object;
-        let text = |field: &'static str| {
-            object[field]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or(MissingField(field))
-        };
-        Ok(match self.kind.as_str() {
-            "payment_intent.succeeded" => PaymentEvent::Succeeded {
-                payment_intent_id: text("id")?,
-                booking_id: object["metadata"]["booking_id"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or(MissingField("metadata.booking_id"))?,
-                amount_cents: object["amount_received"]
-                    .as_i64()
-                    .or_else(|| object["amount"].as_i64())
-                    .ok_or(MissingField("amount"))?,
-                currency: text("currency")?.to_lowercase(),
+        let text = |field: &str| object[field].as_str().map(str::to_owned);
+        match self.kind.as_str() {
+            "payment_intent.succeeded" => {
+                if object["metadata"][STACK_METADATA_KEY].as_str() != Some(stack_id) {
+                    return PaymentEvent::NotOurs("a PaymentIntent of another stack or tool");
+                }
+                let (Some(payment_intent_id), Some(booking_id), Some(amount_cents), Some(currency)) = (
+                    text("id"),
+                    object["metadata"]["booking_id"].as_str(),
+                    object["amount_received"]
+                        .as_i64()
+                        .or_else(|| object["amount"].as_i64()),
+                    text("currency"),
+                ) else {
+                    return PaymentEvent::NotOurs("a PaymentIntent without its booking or amount");
+                };
+                PaymentEvent::Succeeded(PaymentSucceeded {
+                    payment_intent_id,
+                    booking_id: booking_id.to_owned(),
+                    amount_cents,
+                    currency: currency.to_lowercase(),
+                })
+            }
+            "payment_intent.payment_failed" => match text("id") {
+                Some(payment_intent_id) => PaymentEvent::Failed { payment_intent_id },
+                None => PaymentEvent::NotOurs("a failed payment without an id"),
             },
-            "payment_intent.payment_failed" => PaymentEvent::Failed {
-                payment_intent_id: text("id")?,
-            },
-            "charge.refunded" => PaymentEvent::Refunded {
-                payment_intent_id: text("payment_intent")?,
-            },
+            "charge.refunded" => {
+                let (Some(payment_intent_id), Some(amount_cents)) =
+                    (text("payment_intent"), object["amount"].as_i64())
+                else {
+                    return PaymentEvent::NotOurs("a charge without a PaymentIntent");
+                };
+                PaymentEvent::Refunded(ChargeRefunded {
+                    payment_intent_id,
+                    amount_cents,
+                    amount_refunded_cents: object["amount_refunded"].as_i64().unwrap_or(0),
+                    refunded: object["refunded"].as_bool().unwrap_or(false),
+                })
+            }
             _ => PaymentEvent::Ignored,
-        })
+        }
+    }
+}
+
+/// What to do with a payment of ours, before trying to confirm it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuccessDecision {
+    /// Try to confirm: the confirmation transaction's conditions decide.
+    Confirm,
+    /// The money can never buy this booking: give it back.
+    Refund {
+        reason: &'static str,
+        booking: BookingRefund,
+    },
+}
+
+/// `booking` is the booking the payment names, if it exists.
+pub fn on_success(booking: Option<&Booking>, payment: &PaymentSucceeded) -> SuccessDecision {
+    let keep = |reason| SuccessDecision::Refund {
+        reason,
+        booking: BookingRefund::Keep,
+    };
+    let Some(booking) = booking else {
+        return keep("unknown_booking");
+    };
+    if booking.amount_cents != payment.amount_cents || booking.currency != payment.currency {
+        return keep("amount_mismatch");
+    }
+    match &booking.payment_intent_id {
+        // Paid through another PaymentIntent: this one is extra.
+        Some(own) if *own != payment.payment_intent_id => keep("another_payment"),
+        _ => SuccessDecision::Confirm,
+    }
+}
+
+/// Why a confirmation transaction was cancelled, from its reasons in the
+/// order it writes them: the booking, each unit or shard, the event check,
+/// and (for a paid booking, `payment_checked`) the payment's refund check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationRefused {
+    /// The booking moved meanwhile: read it again and decide again.
+    BookingMoved,
+    /// The payment is being (or was) refunded: nothing to confirm.
+    RefundUnderway,
+    /// The event was cancelled: give the money back.
+    EventCancelled,
+    /// A unit or shard condition failed: the seats are gone.
+    SeatsGone,
+    /// Only contention or throttling: not an answer, retry later (Stripe
+    /// delivers again); never a reason to refund.
+    Contention,
+}
+
+pub fn confirmation_refused(codes: &[Option<&str>], payment_checked: bool) -> ConfirmationRefused {
+    let failed = |code: &Option<&str>| *code == Some("ConditionalCheckFailed");
+    let Some((booking, rest)) = codes.split_first() else {
+        return ConfirmationRefused::Contention;
+    };
+    let checks = 1 + usize::from(payment_checked);
+    let (inventory, checks) = rest.split_at(rest.len().saturating_sub(checks));
+    if failed(booking) {
+        ConfirmationRefused::BookingMoved
+    } else if checks.get(1).is_some_and(failed) {
+        ConfirmationRefused::RefundUnderway
+    } else if checks.first().is_some_and(failed) {
+        ConfirmationRefused::EventCancelled
+    } else if inventory.iter().any(failed) {
+        ConfirmationRefused::SeatsGone
+    } else {
+        ConfirmationRefused::Contention
     }
 }
 
@@ -239,16 +332,28 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn a_succeeded_payment_names_its_booking_and_amount() {
-        let succeeded = event(
+    fn succeeded(metadata: serde_json::Value) -> StripeEvent {
+        event(
             "payment_intent.succeeded",
             json!({ "id": "pi_1", "amount": 500, "amount_received": 500, "currency": "EUR",
-                    "metadata": { "booking_id": "b1" } }),
-        );
+                    "metadata": metadata }),
+        )
+    }
+
+    fn payment() -> PaymentSucceeded {
+        PaymentSucceeded {
+            payment_intent_id: "pi_1".into(),
+            booking_id: "b".into(),
+            amount_cents: 100,
+            currency: "usd".into(),
+        }
+    }
+
+    #[test]
+    fn a_succeeded_payment_of_this_stack_names_its_booking_and_amount() {
         assert_eq!(
-            succeeded.action(),
-            Ok(PaymentEvent::Succeeded {
+            succeeded(json!({ "booking_id": "b1", "stack": "prod" })).action("prod"),
+            PaymentEvent::Succeeded(PaymentSucceeded {
                 payment_intent_id: "pi_1".into(),
                 booking_id: "b1".into(),
                 amount_cents: 500,
@@ -258,19 +363,142 @@ mod tests {
     }
 
     #[test]
-    fn a_succeeded_payment_without_a_booking_is_refused() {
-        let orphan = event(
-            "payment_intent.succeeded",
-            json!({ "id": "pi_1", "amount": 500, "currency": "eur", "metadata": {} }),
+    fn payments_of_another_stack_or_without_a_booking_are_not_ours() {
+        for metadata in [
+            json!({ "booking_id": "b1", "stack": "staging" }),
+            json!({ "booking_id": "b1" }),
+            json!({ "stack": "prod" }),
+            json!({}),
+        ] {
+            assert!(
+                matches!(
+                    succeeded(metadata.clone()).action("prod"),
+                    PaymentEvent::NotOurs(_)
+                ),
+                "{metadata}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_charge_refunded_reports_how_much_went_back() {
+        let partial = event(
+            "charge.refunded",
+            json!({ "object": "charge", "id": "ch_1", "payment_intent": "pi_1",
+                    "amount": 5000, "amount_refunded": 1000, "refunded": false }),
         );
-        assert_eq!(orphan.action(), Err(MissingField("metadata.booking_id")));
+        assert_eq!(
+            partial.action("prod"),
+            PaymentEvent::Refunded(ChargeRefunded {
+                payment_intent_id: "pi_1".into(),
+                amount_cents: 5000,
+                amount_refunded_cents: 1000,
+                refunded: false,
+            })
+        );
+    }
+
+    #[test]
+    fn a_charge_without_a_payment_intent_is_not_ours() {
+        let charge = event(
+            "charge.refunded",
+            json!({ "object": "charge", "id": "ch_1", "payment_intent": null, "amount": 5000 }),
+        );
+        assert!(matches!(charge.action("prod"), PaymentEvent::NotOurs(_)));
     }
 
     #[test]
     fn other_event_types_are_ignored() {
         assert_eq!(
-            event("customer.created", json!({})).action(),
-            Ok(PaymentEvent::Ignored)
+            event("customer.created", json!({})).action("prod"),
+            PaymentEvent::Ignored
+        );
+    }
+
+    #[test]
+    fn a_matching_payment_of_a_live_or_lapsed_booking_is_confirmed() {
+        assert_eq!(
+            on_success(Some(&Booking::example()), &payment()),
+            SuccessDecision::Confirm
+        );
+    }
+
+    #[test]
+    fn a_payment_that_cannot_buy_its_booking_is_refunded_leaving_the_booking_alone() {
+        let reason = |booking: Option<&Booking>, payment: &PaymentSucceeded| match on_success(
+            booking, payment,
+        ) {
+            SuccessDecision::Refund {
+                reason,
+                booking: BookingRefund::Keep,
+            } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(None, &payment()), "unknown_booking");
+        let cheaper = PaymentSucceeded {
+            amount_cents: 99,
+            ..payment()
+        };
+        assert_eq!(
+            reason(Some(&Booking::example()), &cheaper),
+            "amount_mismatch"
+        );
+        let paid_otherwise = Booking {
+            payment_intent_id: Some("pi_other".into()),
+            ..Booking::example()
+        };
+        assert_eq!(reason(Some(&paid_otherwise), &payment()), "another_payment");
+    }
+
+    #[test]
+    fn a_confirmation_cancelled_only_by_contention_is_not_seats_gone() {
+        let conflict = Some("TransactionConflict");
+        assert_eq!(
+            confirmation_refused(&[None, conflict, None, None, None], true),
+            ConfirmationRefused::Contention
+        );
+        assert_eq!(
+            confirmation_refused(&[None, Some("ThrottlingError"), None, None], true),
+            ConfirmationRefused::Contention
+        );
+    }
+
+    #[test]
+    fn a_failed_seat_condition_means_the_seats_are_gone() {
+        let failed = Some("ConditionalCheckFailed");
+        assert_eq!(
+            confirmation_refused(&[None, None, failed, None, None], true),
+            ConfirmationRefused::SeatsGone
+        );
+    }
+
+    #[test]
+    fn a_free_booking_has_no_payment_check_to_fail() {
+        let failed = Some("ConditionalCheckFailed");
+        assert_eq!(
+            confirmation_refused(&[None, None, failed], false),
+            ConfirmationRefused::EventCancelled
+        );
+        assert_eq!(
+            confirmation_refused(&[None, failed, None], false),
+            ConfirmationRefused::SeatsGone
+        );
+    }
+
+    #[test]
+    fn the_checks_at_the_end_name_a_cancelled_event_or_a_refund_underway() {
+        let failed = Some("ConditionalCheckFailed");
+        assert_eq!(
+            confirmation_refused(&[None, None, failed, None], true),
+            ConfirmationRefused::EventCancelled
+        );
+        assert_eq!(
+            confirmation_refused(&[None, failed, failed, failed], true),
+            ConfirmationRefused::RefundUnderway
+        );
+        assert_eq!(
+            confirmation_refused(&[failed, failed, failed, failed], true),
+            ConfirmationRefused::BookingMoved
         );
     }
 }

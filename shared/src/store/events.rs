@@ -85,6 +85,7 @@ impl Store {
         writes.push(self.create(audit_item(audit))?);
         self.client
             .transact_write_items()
+            .client_request_token(super::request_token())
             .set_transact_items(Some(writes))
             .send()
             .await
@@ -107,10 +108,16 @@ impl Store {
         if before.layout != after.layout {
             writes.extend(self.shards_replaced(before, after)?);
         }
+        // A cancellation owes every confirmed booking its money back: the
+        // refund run starts in the same transaction (store/refunds.rs).
+        if after.status == EventStatus::Cancelled && before.status != EventStatus::Cancelled {
+            writes.push(self.refund_run_started(&after.id, after.updated_at)?);
+        }
         writes.push(self.create(audit_item(&audit))?);
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(super::request_token())
             .set_transact_items(Some(writes))
             .send()
             .await

@@ -26,6 +26,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Allocation, Booking, BookingSource, BookingStatus};
 use crate::domain::event::{Event, Layout};
 use crate::domain::hold::{self, Plan, Take};
+use crate::domain::refund::RefundStatus;
 
 /// A transaction cancelled only by contention is retried this many times.
 const MAX_TRANSACTION_ATTEMPTS: u32 = 6;
@@ -391,7 +392,10 @@ impl Store {
     }
 
     /// Remaining places per shard, read consistently.
-    async fn shard_remaining(&self, event: &Event) -> Result<Vec<(u32, u32)>, StoreError> {
+    pub(super) async fn shard_remaining(
+        &self,
+        event: &Event,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
         let keys: Vec<Item> = (0..event.shard_count)
             .map(|shard| {
                 let (pk, sk) = keys::inventory_shard(&event.id, shard);
@@ -660,6 +664,7 @@ impl Store {
             let result = self
                 .client
                 .transact_write_items()
+                .client_request_token(super::request_token())
                 .set_transact_items(Some(writes.clone()))
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
@@ -819,6 +824,17 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
         holder_email: optional("holder_email"),
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
+        refund_status: get_s(item, "refund_status")
+            .ok()
+            .map(|status| {
+                RefundStatus::parse(status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("refund status {status}")))
+            })
+            .transpose()?,
+        refund_id: optional("refund_id"),
+        refunded_cents: has(item, "refunded_cents")
+            .then(|| get_n(item, "refunded_cents"))
+            .transpose()?,
         allocations: match get_s(item, "allocations") {
             Ok(json) => serde_json::from_str(json)
                 .map_err(|e| StoreError::Corrupt(format!("allocations: {e}")))?,

@@ -110,13 +110,37 @@ pub fn expiring_pk(shard: u32) -> String {
     format!("EXPIRING#{shard}")
 }
 
-/// The expiry partition of a booking: FNV-1a of its id, a hash that never
-/// changes between builds (std's may), so a booking's key is stable.
+/// The expiry partition of a booking.
 pub fn expiring_shard(booking_id: &str) -> u32 {
-    let hash = booking_id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+    spread(booking_id, EXPIRING_SHARDS)
+}
+
+/// FNV-1a of an id, modulo `shards`: a hash that never changes between
+/// builds (std's may), so an item's key is stable.
+fn spread(id: &str, shards: u32) -> u32 {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
         (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
     });
-    hash % EXPIRING_SHARDS
+    hash % shards
+}
+
+/// Refunds owed (payments, and events whose refund run is not finished)
+/// sit in GSI3 by when the sweep should look at them next, spread like the
+/// expiring holds.
+pub const REFUND_SHARDS: u32 = 4;
+
+pub fn refunds_pk(id: &str) -> String {
+    format!("REFUNDS#{}", spread(id, REFUND_SHARDS))
+}
+
+pub fn refunds_pks() -> impl Iterator<Item = String> {
+    (0..REFUND_SHARDS).map(|shard| format!("REFUNDS#{shard}"))
+}
+
+/// A cancelled event's refund run: created with the cancellation, ended
+/// when no confirmed booking of the event is left.
+pub fn refund_run(event_id: &str) -> (String, String) {
+    (format!("REFUNDRUN#{event_id}"), "RUN".into())
 }
 
 /// Scheduled events sit in GSI3 by publish time, for the sweep.
@@ -137,6 +161,15 @@ mod tests {
         let at = |epoch: i64, id: &str| format!("{}#{id}", epoch_sort_key(epoch));
         assert!(at(1_000, "zzzz-ffff") <= due_by(1_000));
         assert!(at(1_001, "0000") > due_by(1_000));
+    }
+
+    #[test]
+    fn refunds_spread_over_their_partitions_like_expiring_holds() {
+        assert_eq!(
+            refunds_pk("a"),
+            format!("REFUNDS#{}", 0xe40c_292c_u32 % REFUND_SHARDS)
+        );
+        assert!(refunds_pks().any(|pk| pk == refunds_pk("pi_123")));
     }
 
     #[test]

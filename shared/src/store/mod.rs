@@ -11,6 +11,7 @@ mod keys;
 mod limits;
 mod paging;
 mod payments;
+mod refunds;
 mod sessions;
 mod tickets;
 mod users;
@@ -26,7 +27,8 @@ use time::OffsetDateTime;
 pub use events::{EventChange, EventQuery, EventSaved};
 pub use holds::{Availability, HoldOutcome, UnitState, is_transient};
 pub use paging::Page;
-pub use payments::ConfirmOutcome;
+pub use payments::{ConfirmOutcome, Payment};
+pub use refunds::{DueRefund, RefundJob, RefundOrder, RefundRecorded};
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
@@ -154,6 +156,13 @@ impl Store {
             .map_err(classify)?;
         Ok(())
     }
+}
+
+/// A fresh ClientRequestToken per transaction attempt: when the SDK sends
+/// an attempt again because its answer was lost, DynamoDB recognises it
+/// and reports the committed write as done, not as a conflict with itself.
+fn request_token() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// `false` when a conditional write's condition did not hold.

@@ -1,20 +1,21 @@
 //! Money-side transitions of a booking: its PaymentIntent, confirmation when
-//! the payment arrives (taking the seats again if the hold ran out), refunds,
-//! and the record of Stripe deliveries already handled.
+//! the payment arrives (taking the seats again if the hold ran out), and
+//! the record of Stripe deliveries already handled. Refunds are in
+//! store/refunds.rs.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+use rand::Rng;
 use time::{Duration, OffsetDateTime};
 
 use super::audit::audit_item;
-use super::holds::{ShardChange, booked_pk, booking_from_item};
+use super::holds::{HELD_INDEX_ATTRIBUTES, ShardChange, booked_pk};
 use super::item::{get_s, key, n, rfc3339, s};
 use super::keys;
-use super::{
-    Store, StoreError, applied, build_error, classify, condition_failed_at, transaction_applied,
-};
+use super::{Store, StoreError, applied, build_error, classify, transaction_applied};
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
-use crate::domain::event::Event;
+use crate::domain::hold;
+use crate::domain::payment::{ConfirmationRefused, confirmation_refused};
 
 /// Stripe retries a delivery for up to three days; a month is ample.
 const STRIPE_EVENT_RETENTION: Duration = Duration::days(30);
@@ -31,24 +32,37 @@ pub enum ConfirmOutcome {
     AlreadyConfirmed(Box<Booking>),
     /// The hold ran out and its seats went to someone else: refund.
     SeatsGone(Box<Booking>),
-    /// The booking cannot take this payment (released by its owner, already
-    /// refunded, or paid through another PaymentIntent): refund.
+    /// The event was cancelled: refund.
+    EventCancelled(Box<Booking>),
+    /// The booking cannot take this payment (released by its owner, or
+    /// already refunded): refund.
     NotPayable(Box<Booking>),
-    /// The payment was refunded before its success was handled (deliveries
-    /// out of order): nothing to confirm, nothing to give back.
-    AlreadyRefunded,
+    /// The payment's refund was asked for, or Stripe refunded it in full,
+    /// before its success was handled: nothing to confirm, nothing to give
+    /// back again.
+    RefundUnderway,
+}
+
+/// A payment to confirm a booking with; `None` for a free booking.
+#[derive(Debug, Clone, Copy)]
+pub struct Payment<'a> {
+    pub payment_intent_id: Option<&'a str>,
 }
 
 impl Store {
-    /// Records the PaymentIntent of a live hold. `false` when the booking is
-    /// no longer a live hold, or already has another PaymentIntent.
+    /// Records the PaymentIntent of a live hold, and the payment item that
+    /// maps Stripe's notifications back to the booking (with the connected
+    /// account of a destination charge, which its refund must reverse).
+    /// `false` when the booking is no longer a live hold, or already has
+    /// another PaymentIntent.
     pub async fn attach_payment_intent(
         &self,
         booking: &Booking,
         payment_intent_id: &str,
-        fee_cents: i64,
+        destination: Option<(&str, i64)>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let fee_cents = destination.map_or(0, |(_, fee)| fee);
         let (pk, sk) = keys::booking(&booking.id);
         let update = Update::builder()
             .table_name(self.table_name())
@@ -66,53 +80,74 @@ impl Store {
             .expression_attribute_values(":epoch", n(now.unix_timestamp()))
             .build()
             .map_err(build_error)?;
-        // Refund notifications name only the PaymentIntent: map it back.
+        // Never overwrites: a refund recorded on it must not be lost.
         let (pk, sk) = keys::payment_intent(payment_intent_id);
-        let mut map = key(pk, sk);
-        map.insert("booking_id".into(), s(&booking.id));
-        let put = Put::builder()
+        let mut map = Update::builder()
             .table_name(self.table_name())
-            .set_item(Some(map))
-            .build()
-            .map_err(build_error)?;
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_not_exists(PK) OR booking_id = :booking")
+            .expression_attribute_values(":booking", s(&booking.id));
+        map = match destination {
+            Some((account, _)) => map
+                .update_expression("SET booking_id = :booking, connected_account = :account")
+                .expression_attribute_values(":account", s(account)),
+            None => map.update_expression("SET booking_id = :booking"),
+        };
         let writes = vec![
             TransactWriteItem::builder().update(update).build(),
-            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder()
+                .update(map.build().map_err(build_error)?)
+                .build(),
         ];
         transaction_applied(self.transact(writes).await)
     }
 
-    /// Turns a paid booking into a confirmed one: held units become booked,
-    /// and a hold that ran out takes its units (or places) again if they are
-    /// still free. Conditional on the status read, so concurrent deliveries
-    /// and an expiring worker agree on one outcome.
+    /// Turns a paid (or free) booking into a confirmed one: held units
+    /// become booked, and a hold that ran out takes units (or places) again
+    /// if they are still free. One transaction, conditioned on the status
+    /// read, on the event not being cancelled and on the payment's refund
+    /// not being underway, so concurrent deliveries, an expiring worker and
+    /// an event's cancellation agree on one outcome. Contention alone is
+    /// never taken for "seats gone": it is an error (503; Stripe retries).
     pub async fn confirm_payment(
         &self,
         booking_id: &str,
-        payment_intent_id: &str,
+        payment: Payment<'_>,
         now: OffsetDateTime,
     ) -> Result<Option<ConfirmOutcome>, StoreError> {
         // A lost race re-reads and decides again; three rounds settle it
         // (held → expired is the only transition another writer can make).
         for _ in 0..3 {
-            let Some(booking) = self.booking(booking_id).await? else {
+            let Some(mut booking) = self.booking(booking_id).await? else {
                 return Ok(None);
             };
             let outcome = match booking.status {
                 BookingStatus::Confirmed
-                    if booking.payment_intent_id.as_deref() == Some(payment_intent_id) =>
+                    if booking.payment_intent_id.as_deref() == payment.payment_intent_id =>
                 {
                     ConfirmOutcome::AlreadyConfirmed(Box::new(booking))
                 }
                 BookingStatus::Held | BookingStatus::Expired => {
-                    match self
-                        .transact(self.confirmation(&booking, payment_intent_id, now)?)
-                        .await
-                    {
+                    if booking.status == BookingStatus::Expired && booking.units.is_none() {
+                        // Its places went back: take any free ones, from
+                        // every shard, not only those it held.
+                        let Some(event) = self.event(&booking.event_id).await? else {
+                            return Ok(None);
+                        };
+                        let remaining = self.shard_remaining(&event).await?;
+                        let start = rand::rng().random_range(0..remaining.len().max(1));
+                        match hold::allocate(&remaining, booking.quantity, start) {
+                            Some(allocations) => booking.allocations = allocations,
+                            None => return Ok(Some(ConfirmOutcome::SeatsGone(Box::new(booking)))),
+                        }
+                    }
+                    let writes = self.confirmation(&booking, payment, now)?;
+                    match self.transact(writes).await {
                         Ok(consumed_capacity) => {
                             let mut confirmed = booking;
                             confirmed.status = BookingStatus::Confirmed;
-                            confirmed.payment_intent_id = Some(payment_intent_id.to_owned());
+                            confirmed.payment_intent_id =
+                                payment.payment_intent_id.map(str::to_owned);
                             confirmed.hold_expires_at = None;
                             confirmed.updated_at = now;
                             ConfirmOutcome::Confirmed {
@@ -120,18 +155,25 @@ impl Store {
                                 consumed_capacity,
                             }
                         }
-                        Err(StoreError::TransactionCanceled { reasons })
-                            if condition_failed_at(&reasons, 0) =>
-                        {
-                            continue;
-                        }
-                        Err(StoreError::TransactionCanceled { reasons })
-                            if condition_failed_at(&reasons, reasons.len().saturating_sub(1)) =>
-                        {
-                            ConfirmOutcome::AlreadyRefunded
-                        }
-                        Err(StoreError::TransactionCanceled { .. }) => {
-                            ConfirmOutcome::SeatsGone(Box::new(booking))
+                        Err(StoreError::TransactionCanceled { reasons }) => {
+                            let codes: Vec<Option<&str>> =
+                                reasons.iter().map(|r| r.code.as_deref()).collect();
+                            match confirmation_refused(&codes, payment.payment_intent_id.is_some())
+                            {
+                                ConfirmationRefused::BookingMoved => continue,
+                                ConfirmationRefused::RefundUnderway => {
+                                    ConfirmOutcome::RefundUnderway
+                                }
+                                ConfirmationRefused::EventCancelled => {
+                                    ConfirmOutcome::EventCancelled(Box::new(booking))
+                                }
+                                ConfirmationRefused::SeatsGone => {
+                                    ConfirmOutcome::SeatsGone(Box::new(booking))
+                                }
+                                ConfirmationRefused::Contention => {
+                                    return Err(StoreError::Throttled);
+                                }
+                            }
                         }
                         Err(err) => return Err(err),
                     }
@@ -144,59 +186,89 @@ impl Store {
     }
 
     /// The confirmation transaction: the booking first (its condition
-    /// failing means someone else moved it), then each unit or shard, and
-    /// last a check that the payment was not refunded meanwhile.
+    /// failing means someone else moved it), then each unit or shard, then
+    /// a check that the event is not cancelled, and last (paid bookings) a
+    /// check that the payment's refund is not underway.
     fn confirmation(
         &self,
         booking: &Booking,
-        payment_intent_id: &str,
+        payment: Payment<'_>,
         now: OffsetDateTime,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let (pk, sk) = keys::booking(&booking.id);
-        let update = Update::builder()
+        let mut set = "SET #status = :confirmed, updated_at = :now, GSI2PK = :booked, GSI2SK = :id"
+            .to_owned();
+        let mut update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            // From the held indexes to the event's confirmed bookings.
-            .update_expression(
-                "SET #status = :confirmed, payment_intent_id = :pi, updated_at = :now, \
-                 GSI2PK = :booked, GSI2SK = :id \
-                 REMOVE hold_expires_at, hold_expires_epoch, GSI3PK, GSI3SK",
-            )
             .expression_attribute_values(":booked", s(booked_pk(&booking.event_id)))
             .expression_attribute_values(":id", s(&booking.id))
             .condition_expression("#status = :read_status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":confirmed", s("confirmed"))
             .expression_attribute_values(":read_status", s(booking.status.as_str()))
-            .expression_attribute_values(":pi", s(payment_intent_id))
-            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":now", s(rfc3339(now)));
+        if let Some(intent) = payment.payment_intent_id {
+            set.push_str(", payment_intent_id = :pi");
+            update = update.expression_attribute_values(":pi", s(intent));
+        }
+        // A lapsed open hold takes its places anew (allocated by the caller).
+        let places = (booking.status == BookingStatus::Expired).then_some(ShardChange::Take);
+        if places.is_some() && booking.units.is_none() {
+            set.push_str(", allocations = :allocations");
+            update = update.expression_attribute_values(
+                ":allocations",
+                s(serde_json::to_string(&booking.allocations).unwrap_or_default()),
+            );
+        }
+        // From the held indexes to the event's confirmed bookings.
+        let update = update
+            .update_expression(format!(
+                "{set} REMOVE hold_expires_at, hold_expires_epoch, GSI3PK, GSI3SK"
+            ))
             .build()
             .map_err(build_error)?;
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        // An open hold keeps its places, unless it expired and gave them back.
-        let places = (booking.status == BookingStatus::Expired).then_some(ShardChange::Take);
         writes.extend(self.inventory_writes(
             booking,
             |unit_id| self.unit_taken(&booking.event_id, unit_id, &booking.id, None, now),
             places,
         )?);
-        let (pk, sk) = keys::payment_intent(payment_intent_id);
-        let not_refunded = ConditionCheck::builder()
+        let (pk, sk) = keys::event(&booking.event_id);
+        let on_sale = ConditionCheck::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .condition_expression("attribute_not_exists(refunded_at)")
+            .condition_expression("#status <> :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s("cancelled"))
             .build()
             .map_err(build_error)?;
         writes.push(
             TransactWriteItem::builder()
-                .condition_check(not_refunded)
+                .condition_check(on_sale)
                 .build(),
         );
+        if let Some(intent) = payment.payment_intent_id {
+            let (pk, sk) = keys::payment_intent(intent);
+            let not_refunded = ConditionCheck::builder()
+                .table_name(self.table_name())
+                .set_key(Some(key(pk, sk)))
+                .condition_expression(
+                    "attribute_not_exists(refunded_at) AND attribute_not_exists(refund_status)",
+                )
+                .build()
+                .map_err(build_error)?;
+            writes.push(
+                TransactWriteItem::builder()
+                    .condition_check(not_refunded)
+                    .build(),
+            );
+        }
         Ok(writes)
     }
 
-    /// Cancels a confirmed booking nobody has been admitted with: the
-    /// booking becomes `to` (refunded, or cancelled for cash sales) with its
+    /// Cancels a confirmed booking nobody has been admitted with and that
+    /// owes no refund (cash or free): the booking becomes `to` with its
     /// reason, its units are available again and its places back in their
     /// shards, in one transaction. `false` when it is no longer a confirmed
     /// booking without check-ins. Its tickets are then deleted; until they
@@ -214,8 +286,7 @@ impl Store {
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression(format!(
-                "SET #status = :to, refund_reason = :reason, updated_at = :now REMOVE {}",
-                super::holds::HELD_INDEX_ATTRIBUTES
+                "SET #status = :to, refund_reason = :reason, updated_at = :now REMOVE {HELD_INDEX_ATTRIBUTES}"
             ))
             .condition_expression(
                 "#status = :confirmed AND (attribute_not_exists(checked_in) OR checked_in = :zero)",
@@ -240,12 +311,21 @@ impl Store {
         if !transaction_applied(self.transact(writes).await)? {
             return Ok(false);
         }
-        self.delete_tickets(&booking.id).await?;
+        self.forget_tickets(&booking.id).await;
         Ok(true)
     }
 
+    /// Tickets of a booking that no longer admits anyone are deleted, for
+    /// the door counts; check-in refuses them anyway (it checks the
+    /// booking), so a failure here is only logged.
+    pub async fn forget_tickets(&self, booking_id: &str) {
+        if let Err(err) = self.delete_tickets(booking_id).await {
+            tracing::warn!(booking_id, error = %err, "tickets of an ended booking not deleted");
+        }
+    }
+
     /// A booked unit of this booking is available again.
-    fn unit_freed(
+    pub(super) fn unit_freed(
         &self,
         event_id: &str,
         unit_id: &str,
@@ -266,18 +346,14 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Marks a booking refunded, from any status but refunded, with why.
-    /// Lapsed holds first give their units or places back.
+    /// Marks a confirmed booking that owes no card refund (cash, free)
+    /// refunded, with why: its event was cancelled.
     pub async fn mark_refunded(
         &self,
         booking: &Booking,
-        event: &Event,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        if booking.status == BookingStatus::Held {
-            self.release_lapsed_holds(&event.id, now).await?;
-        }
         let (pk, sk) = keys::booking(&booking.id);
         let update = self
             .client
@@ -285,15 +361,11 @@ impl Store {
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression(format!(
-                "SET #status = :refunded, refund_reason = :reason, updated_at = :now REMOVE {}",
-                super::holds::HELD_INDEX_ATTRIBUTES
+                "SET #status = :refunded, refund_reason = :reason, updated_at = :now REMOVE {HELD_INDEX_ATTRIBUTES}"
             ))
-            .condition_expression("#status IN (:held, :expired, :cancelled, :confirmed)")
-            .expression_attribute_values(":held", s("held"))
+            .condition_expression("#status = :confirmed")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":refunded", s("refunded"))
-            .expression_attribute_values(":expired", s("expired"))
-            .expression_attribute_values(":cancelled", s("cancelled"))
             .expression_attribute_values(":confirmed", s("confirmed"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(rfc3339(now)))
@@ -301,47 +373,6 @@ impl Store {
             .await
             .map_err(classify);
         applied(update)
-    }
-
-    /// Notes that Stripe refunded the payment, so a success delivered after
-    /// the refund (out of order) never confirms the booking.
-    pub async fn record_payment_refunded(
-        &self,
-        payment_intent_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::payment_intent(payment_intent_id);
-        let update = self
-            .client
-            .update_item()
-            .table_name(self.table_name())
-            .set_key(Some(key(pk, sk)))
-            .update_expression("SET refunded_at = if_not_exists(refunded_at, :now)")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":now", s(rfc3339(now)))
-            .send()
-            .await
-            .map_err(classify);
-        // A PaymentIntent this platform never recorded has nothing to mark.
-        applied(update).map(|_| ())
-    }
-
-    /// An event's confirmed bookings (GSI2 `BOOKED#<event>`).
-    pub async fn confirmed_bookings(&self, event_id: &str) -> Result<Vec<Booking>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .index_name(keys::GSI2)
-            .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(booked_pk(event_id)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)?;
-        items.iter().map(booking_from_item).collect()
     }
 
     /// The booking a PaymentIntent paid for.

@@ -120,6 +120,7 @@ impl Store {
         family.extend([("user_id".into(), s(user_id)), ("ttl".into(), n(expires))]);
         self.client
             .transact_write_items()
+            .client_request_token(super::request_token())
             .transact_items(self.create(family)?)
             .transact_items(self.create(refresh_item(
                 refresh_digest,
@@ -178,6 +179,7 @@ impl Store {
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(super::request_token())
             .transact_items(TransactWriteItem::builder().update(mark_used).build())
             .transact_items(TransactWriteItem::builder().update(extend_family).build())
             .transact_items(self.create(refresh_item(new_digest, &user_id, &family_id, expires))?)

@@ -49,6 +49,7 @@ impl Store {
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(super::request_token())
             .transact_items(self.create(user_item(&user))?)
             .transact_items(self.create(email_item)?)
             .send()
@@ -106,6 +107,7 @@ impl Store {
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(super::request_token())
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(self.create(audit_item(&change.audit))?)
             .send()

@@ -259,11 +259,7 @@ async fn a_check_in_with_malformed_or_mistyped_json_is_a_400() {
 #[tokio::test]
 async fn a_signed_webhook_body_that_is_not_a_stripe_event_is_a_400() {
     let app = TestApp::spawn().await;
-    for body in [
-        "not json",
-        "{\"id\": 1}",
-        "{\"id\":\"evt\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{}}}",
-    ] {
+    for body in ["not json", "{\"id\": 1}"] {
         let delivery_at = app.clock_now().unix_timestamp();
         let signature = shared::domain::payment::signature_header(
             integration_tests::STRIPE_WEBHOOK_SECRET.as_bytes(),

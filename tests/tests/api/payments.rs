@@ -50,16 +50,15 @@ async fn held_units(app: &TestApp, units: &[&str]) -> (String, Session, String) 
     (event, buyer, held.body["id"].as_str().unwrap().to_owned())
 }
 
-/// Stripe's `charge.refunded` for the PaymentIntent, signed now.
-fn refund_delivery(app: &TestApp, intent: &str, event_id: &str) -> Delivery {
-    let charge = json!({ "id": format!("ch_{event_id}"), "object": "charge",
-                         "payment_intent": intent, "refunded": true });
-    app.stripe.delivery(
-        event_id,
-        "charge.refunded",
-        charge,
-        app.clock_now().unix_timestamp(),
-    )
+/// Stripe's dashboard refunds `amount` (or all that is left) of the
+/// PaymentIntent; its signed `charge.refunded`, as Stripe would send it now.
+pub fn dashboard_refund(app: &TestApp, intent: &str, amount: Option<i64>) -> Delivery {
+    app.stripe
+        .dashboard_refund(intent, amount)
+        .expect("the fake Stripe refunds a paid PaymentIntent");
+    app.stripe
+        .refund_delivery(intent, app.clock_now().unix_timestamp())
+        .expect("a charge.refunded delivery")
 }
 
 /// Booking confirmations the emulator's SES accepted for `to`.
@@ -268,6 +267,12 @@ async fn a_late_payment_is_refunded_when_the_units_were_sold_again() {
     let buyer = app.sign_in(&app.email("buyer")).await;
     let refunded = booking(&app, &buyer, &id).await;
     assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["refund_status"], "pending");
+    assert_eq!(app.run_refund_worker(5).await, 0);
+    assert_eq!(
+        booking(&app, &buyer, &id).await["refund_status"],
+        "succeeded"
+    );
     let refunds = app.stripe.refunds();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["payment_intent"], intent.as_str());
@@ -326,14 +331,17 @@ async fn a_refund_made_in_stripe_marks_the_confirmed_booking_refunded() {
     let (_, buyer, id) = held_units(&app, &["T1"]).await;
     let intent = checked_out(&app, &buyer, &id).await;
     app.pay(&intent).await;
-    let delivery = refund_delivery(&app, &intent, &format!("evt_refund_{id}"));
+    let delivery = dashboard_refund(&app, &intent, None);
     assert_eq!(
         app.deliver(&delivery.body, Some(&delivery.signature))
             .await
             .status,
         StatusCode::OK
     );
-    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    let refunded = booking(&app, &buyer, &id).await;
+    assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["refund_status"], "succeeded");
+    assert_eq!(refunded["refunded_cents"], 2000);
 }
 
 #[tokio::test]
@@ -410,10 +418,19 @@ async fn the_holder_cancels_a_paid_booking_and_gets_the_money_back() {
     let cancelled = cancel(&app, &buyer, &id).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     assert_eq!(cancelled.body["status"], "refunded");
-    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    assert_eq!(cancelled.body["refund_status"], "pending");
+    assert!(
+        app.stripe.refunds().is_empty(),
+        "the refund is owed first, then sent by the worker"
+    );
+    assert_eq!(app.run_refund_worker(5).await, 0);
+    let refunded = booking(&app, &buyer, &id).await;
+    assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["refund_status"], "succeeded");
     let refunds = app.stripe.refunds();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["payment_intent"], intent.as_str());
+    assert_eq!(refunded["refund_id"], refunds[0]["id"]);
     let availability = app
         .get(&format!("/v1/events/{event}/availability"), None)
         .await;
@@ -435,6 +452,10 @@ async fn cancelling_again_refunds_once() {
     assert_eq!(cancel(&app, &buyer, &id).await.status, StatusCode::OK);
     let again = cancel(&app, &buyer, &id).await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(again.body["status"], "refunded");
+    app.run_refund_worker(5).await;
+    assert_eq!(cancel(&app, &buyer, &id).await.status, StatusCode::OK);
+    app.run_refund_worker(5).await;
     assert_eq!(app.stripe.refunds().len(), 1);
 }
 
@@ -542,7 +563,7 @@ async fn a_success_delivered_after_its_refund_does_not_confirm_the_booking() {
         .stripe
         .succeed(&intent, app.clock_now().unix_timestamp())
         .unwrap();
-    let refunded = refund_delivery(&app, &intent, &format!("evt_refund_first_{id}"));
+    let refunded = dashboard_refund(&app, &intent, None);
     assert_eq!(
         app.deliver(&refunded.body, Some(&refunded.signature))
             .await
@@ -561,8 +582,9 @@ async fn a_success_delivered_after_its_refund_does_not_confirm_the_booking() {
         availability.body["units"][0]["state"], "held",
         "not booked for a refunded payment"
     );
+    app.run_refund_worker(5).await;
     assert!(
-        app.stripe.refunds().is_empty(),
+        app.stripe.refund_requests().is_empty(),
         "the money went back already"
     );
 }
@@ -589,7 +611,14 @@ async fn cancelling_an_event_refunds_its_confirmed_bookings() {
         )
         .await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
-    assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    assert!(
+        app.stripe.refunds().is_empty(),
+        "the cancellation answers at once"
+    );
+    assert_eq!(app.run_refund_worker(10).await, 0);
+    let refunded = booking(&app, &buyer, &id).await;
+    assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["refund_status"], "succeeded");
     assert_eq!(booking(&app, &admin, &cash_id).await["status"], "refunded");
     let refunds = app.stripe.refunds();
     assert_eq!(
@@ -606,6 +635,7 @@ async fn cancelling_an_event_refunds_its_confirmed_bookings() {
         )
         .await;
     assert_eq!(again.status, StatusCode::OK);
+    app.run_refund_worker(10).await;
     assert_eq!(app.stripe.refunds().len(), 1, "never refunded twice");
 }
 
@@ -623,5 +653,15 @@ async fn a_payment_for_a_cancelled_event_is_refunded() {
     .await;
     assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
     assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
+    app.run_refund_worker(5).await;
+    assert_eq!(
+        booking(&app, &buyer, &id).await["refund_status"],
+        "succeeded"
+    );
     assert_eq!(app.stripe.refunds().len(), 1);
+    assert_problem(
+        &tickets(&app, &buyer, &id).await,
+        StatusCode::CONFLICT,
+        "BOOKING_NOT_CONFIRMED",
+    );
 }

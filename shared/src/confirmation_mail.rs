@@ -1,8 +1,8 @@
 //! The booking confirmation: plain text and HTML, built without I/O.
 
-use shared::domain::Event;
-use shared::domain::booking::Booking;
-use shared::mail::{OutgoingMail, escape_html};
+use crate::domain::Event;
+use crate::domain::booking::Booking;
+use crate::mail::{OutgoingMail, escape_html};
 
 pub fn confirmation_mail(
     brand: &str,
