@@ -362,3 +362,46 @@ async fn a_call_without_a_secret_key_is_refused() {
     let response = stripe.router().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_dashboard_refund_on_the_dev_route_delivers_charge_refunded_to_the_webhook() {
+    let (sent, mut received) = tokio::sync::mpsc::unbounded_channel::<(HeaderMap, String)>();
+    let webhook = Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| async move {
+            sent.send((headers, body)).unwrap();
+            StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, webhook).into_future());
+    let stripe = FakeStripe::new(SECRET, Some(url));
+    let intent = paid_intent(&stripe, false).await;
+
+    let path = format!("/dev/stripe/payment_intents/{intent}/refund");
+    let answer = post(&stripe.router(), &path, None, "amount=1000").await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.body["webhook_status"], 200);
+    assert_eq!(answer.body["refund"]["amount"], 1000);
+
+    let (headers, body) = received.recv().await.unwrap();
+    let signature = headers["stripe-signature"].to_str().unwrap();
+    let signed_at = signature[2..].split(',').next().unwrap().parse().unwrap();
+    assert_eq!(
+        verify_signature(signature, body.as_bytes(), SECRET.as_bytes(), signed_at),
+        Ok(())
+    );
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["type"], "charge.refunded");
+    assert_eq!(event["data"]["object"]["amount_refunded"], 1000);
+    assert!(
+        stripe.refund_requests().is_empty(),
+        "the dashboard is not an API call"
+    );
+
+    let too_much = post(&stripe.router(), &path, None, "amount=4001").await;
+    assert_eq!(code(&too_much), "amount_too_large");
+}
