@@ -24,6 +24,13 @@
 //! - Webhook events signed like Stripe's (`Stripe-Signature`), including
 //!   `charge.refunded` carrying the charge in its current refunded state.
 //!
+//! Every `/v1` call is recorded ([`FakeStripe::requests`]) and can be made to
+//! fail ([`FakeStripe::fail_next`], [`Failure`]). The dev routes play the
+//! customer and the dashboard: `POST /dev/stripe/payment_intents/{id}/succeed`
+//! and `POST /dev/stripe/payment_intents/{id}/refund` (form `amount`
+//! optional) deliver the signed event to the configured webhook URL; they are
+//! neither recorded nor failed.
+//!
 //! # Not faithful
 //! - An injected 500 is answered before the endpoint runs and is not stored
 //!   under the key; real Stripe stores a 500 that happens inside an endpoint
