@@ -1,115 +1,95 @@
 //! A fake Stripe for the local stack and the tests: exactly the endpoints
-//! the platform calls (create and retrieve a PaymentIntent, create a Refund),
-//! with Stripe's idempotency-key semantics, plus a dev-only route that
-//! completes a payment and delivers a correctly signed
-//! `payment_intent.succeeded` webhook. Responses carry every field
-//! async-stripe requires. State lives in memory; never deployed.
+//! the platform calls, strict where the platform's money code depends on
+//! Stripe's behaviour. State lives in memory; never deployed.
+//!
+//! # Faithful to Stripe
+//! - `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`,
+//!   `POST /v1/refunds`, answering objects with every field async-stripe
+//!   (rc.10) requires, and errors as Stripe's error object
+//!   `{"error": {"type", "code", "message", "param"}}`.
+//! - A PaymentIntent that succeeded has one charge (`latest_charge`) that
+//!   refunds draw down: `amount` (default: what remains), `amount_refunded`,
+//!   `refunded` only once nothing remains. Refusals: no successful charge
+//!   (400 with Stripe's message), nothing left (`charge_already_refunded`),
+//!   more than remains (`amount_too_large`, Stripe's message), unknown or
+//!   malformed parameters (`parameter_unknown`, `parameter_invalid_integer`),
+//!   `reverse_transfer` without a destination charge, `refund_application_fee`
+//!   without an application fee.
+//! - Idempotency keys as documented for API v1: the first answer of an
+//!   endpoint that ran (success or 4xx refusal) is replayed for the same
+//!   endpoint and parameters, with `Idempotent-Replayed: true`; the key with
+//!   other parameters is a 400 `idempotency_error`. Answers given before the
+//!   endpoint runs are not stored: a bad API key (401), malformed parameters,
+//!   rate limiting (429).
+//! - Webhook events signed like Stripe's (`Stripe-Signature`), including
+//!   `charge.refunded` carrying the charge in its current refunded state.
+//!
+//! Every `/v1` call is recorded ([`FakeStripe::requests`]) and can be made to
+//! fail ([`FakeStripe::fail_next`], [`Failure`]). The dev routes play the
+//! customer and the dashboard: `POST /dev/stripe/payment_intents/{id}/succeed`
+//! and `POST /dev/stripe/payment_intents/{id}/refund` (form `amount`
+//! optional) deliver the signed event to the configured webhook URL; they are
+//! neither recorded nor failed.
+//!
+//! # Not faithful
+//! - An injected 500 is answered before the endpoint runs and is not stored
+//!   under the key; real Stripe stores a 500 that happens inside an endpoint
+//!   and replays it. (Tests want "failed, retry succeeds"; a replayed 500
+//!   would only test the key's lifetime.)
+//! - Requests with one key are serialized, so a concurrent duplicate gets
+//!   the replay, never Stripe's 409 `idempotency_key_in_use`.
+//! - No accounts: `Stripe-Account` is recorded but not scoped by; keys never
+//!   expire; any `sk_...` key is accepted.
+//! - Unverified against the live API: the absence of a `code` on "no
+//!   successful charge", the exact texts for `reverse_transfer` /
+//!   `refund_application_fee` refusals, 400 (not 404) for an unknown
+//!   `payment_intent`/`charge` parameter, and whether a 429 carries a
+//!   `Stripe-Should-Retry` header (none is sent; async-stripe then treats
+//!   429 and 500 as retryable).
+//! - Money in messages is worded as dollars and cents whatever the currency.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod error;
+mod failures;
+mod idempotency;
+mod ledger;
+mod params;
+mod record;
+mod routes;
+mod webhook;
+
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
-use shared::domain::payment::signature_header;
+use axum::Router;
+use serde_json::Value;
+
+pub use failures::Failure;
+pub use record::RecordedRequest;
+pub use webhook::Delivery;
+
+use crate::failures::Failures;
+use crate::idempotency::Idempotency;
+use crate::ledger::{Ledger, Metadata, RefundRequest, RefundTarget};
 
 #[derive(Clone)]
 pub struct FakeStripe {
-    ledger: Arc<Mutex<Ledger>>,
-    webhook_secret: Arc<str>,
-    /// Where the dev route delivers webhooks; none in tests, which post the
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    failures: Failures,
+    requests: Mutex<Vec<RecordedRequest>>,
+    webhook_secret: String,
+    /// Where the dev routes deliver webhooks; none in tests, which post the
     /// signed deliveries through the router themselves.
-    webhook_url: Option<Arc<str>>,
+    webhook_url: Option<String>,
 }
 
 #[derive(Default)]
-struct Ledger {
-    payment_intents: HashMap<String, Value>,
-    refunds: Vec<Value>,
-    /// Idempotency key → (request parameters, response), like Stripe.
-    idempotent: HashMap<String, (Vec<(String, String)>, Value)>,
-}
-
-impl Ledger {
-    /// Unique across fakes and runs, like Stripe's ids: tests share a table.
-    fn id(&mut self, prefix: &str) -> String {
-        format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-    }
-}
-
-/// A signed delivery, as Stripe would POST it.
-pub struct Delivery {
-    pub body: String,
-    pub signature: String,
-}
-
-impl FakeStripe {
-    pub fn new(webhook_secret: &str, webhook_url: Option<String>) -> Self {
-        Self {
-            ledger: Arc::default(),
-            webhook_secret: Arc::from(webhook_secret),
-            webhook_url: webhook_url.map(Arc::from),
-        }
-    }
-
-    /// Stripe's API (`/v1/...`) and the dev route (`/dev/stripe/...`).
-    pub fn router(&self) -> Router {
-        Router::new()
-            .route("/v1/payment_intents", post(create_payment_intent))
-            .route("/v1/payment_intents/{id}", get(retrieve_payment_intent))
-            .route("/v1/refunds", post(create_refund))
-            .route(
-                "/dev/stripe/payment_intents/{id}/succeed",
-                post(succeed_and_deliver),
-            )
-            .with_state(self.clone())
-    }
-
-    pub fn payment_intent(&self, id: &str) -> Option<Value> {
-        self.ledger.lock().unwrap().payment_intents.get(id).cloned()
-    }
-
-    pub fn refunds(&self) -> Vec<Value> {
-        self.ledger.lock().unwrap().refunds.clone()
-    }
-
-    /// Marks the PaymentIntent paid and returns the signed
-    /// `payment_intent.succeeded` delivery, timestamped `signed_at`.
-    pub fn succeed(&self, payment_intent_id: &str, signed_at: i64) -> Option<Delivery> {
-        let mut ledger = self.ledger.lock().unwrap();
-        let intent = ledger.payment_intents.get_mut(payment_intent_id)?;
-        intent["status"] = json!("succeeded");
-        intent["amount_received"] = intent["amount"].clone();
-        let intent = intent.clone();
-        let event_id = ledger.id("evt");
-        Some(self.delivery(&event_id, "payment_intent.succeeded", intent, signed_at))
-    }
-
-    /// Any event, signed like Stripe signs it.
-    pub fn delivery(&self, event_id: &str, kind: &str, object: Value, signed_at: i64) -> Delivery {
-        let body = json!({
-            "id": event_id,
-            "object": "event",
-            "api_version": "2025-03-31.basil",
-            "created": signed_at,
-            "livemode": false,
-            "pending_webhooks": 1,
-            "type": kind,
-            "data": { "object": object },
-        })
-        .to_string();
-        let signature =
-            signature_header(self.webhook_secret.as_bytes(), signed_at, body.as_bytes());
-        Delivery { body, signature }
-    }
+struct State {
+    ledger: Ledger,
+    idempotency: Idempotency,
 }
 
 fn unix_now() -> i64 {
@@ -119,203 +99,137 @@ fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
-fn stripe_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "type": "invalid_request_error", "message": message } })),
-    )
-        .into_response()
-}
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The `metadata[key]` parameters as an object.
-fn metadata(params: &[(String, String)]) -> Value {
-    let entries = params.iter().filter_map(|(k, v)| {
-        let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
-        Some((key.to_owned(), Value::String(v.clone())))
-    });
-    Value::Object(entries.collect())
-}
-
-fn authorized(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer sk_"))
-}
-
-/// Replays the first answer for a repeated key with the same parameters,
-/// refuses the key with other parameters, as Stripe does.
-fn idempotent(
-    stripe: &FakeStripe,
-    headers: &HeaderMap,
-    params: &[(String, String)],
-    create: impl FnOnce(&mut Ledger) -> Result<Value, (StatusCode, String)>,
-) -> Response {
-    if !authorized(headers) {
-        return stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
+impl FakeStripe {
+    pub fn new(webhook_secret: &str, webhook_url: Option<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::default(),
+                failures: Failures::default(),
+                requests: Mutex::default(),
+                webhook_secret: webhook_secret.to_owned(),
+                webhook_url,
+            }),
+        }
     }
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let mut ledger = stripe.ledger.lock().unwrap();
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    if let Some((earlier, answer)) = key.as_ref().and_then(|k| ledger.idempotent.get(k)) {
-        return if *earlier == sorted {
-            Json(answer.clone()).into_response()
-        } else {
-            stripe_error(
-                StatusCode::BAD_REQUEST,
-                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
-            )
+
+    /// Stripe's API (`/v1/...`) and the dev routes (`/dev/stripe/...`).
+    pub fn router(&self) -> Router {
+        routes::router(self)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap()
+    }
+
+    pub fn payment_intent(&self, id: &str) -> Option<Value> {
+        self.state().ledger.intent(id)
+    }
+
+    /// The PaymentIntent's charge, once it succeeded.
+    pub fn charge(&self, payment_intent_id: &str) -> Option<Value> {
+        self.state().ledger.charge(payment_intent_id)
+    }
+
+    /// Every refund made, oldest first.
+    pub fn refunds(&self) -> Vec<Value> {
+        self.state().ledger.refunds()
+    }
+
+    /// Every API call received (not the dev routes), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// The `POST /v1/refunds` calls received, oldest first.
+    pub fn refund_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/refunds")
+            .collect()
+    }
+
+    /// The next `n` API calls fail with `failure`.
+    pub fn fail_next(&self, n: usize, failure: Failure) {
+        self.fail_next_on("/v1/", n, failure);
+    }
+
+    /// The next `n` API calls whose path starts with `path_prefix` (e.g.
+    /// `"/v1/refunds"`) fail with `failure`. Plans queue up in order.
+    pub fn fail_next_on(&self, path_prefix: &str, n: usize, failure: Failure) {
+        self.inner.failures.queue(path_prefix, n, failure);
+    }
+
+    /// From now on each API call not failed by a `fail_next` plan fails with
+    /// `probability`, with one of `failures` picked at random. Seeded from
+    /// the OS: use [`Self::fail_randomly_seeded`] to replay a run.
+    pub fn fail_randomly(&self, probability: f64, failures: Vec<Failure>) {
+        self.inner.failures.randomly(None, probability, failures);
+    }
+
+    /// [`Self::fail_randomly`] with a seed: the same sequence of calls meets
+    /// the same failures (the order of concurrent calls still varies).
+    pub fn fail_randomly_seeded(&self, seed: u64, probability: f64, failures: Vec<Failure>) {
+        self.inner
+            .failures
+            .randomly(Some(seed), probability, failures);
+    }
+
+    /// Drops every failure plan, queued or random.
+    pub fn stop_failing(&self) {
+        self.inner.failures.clear();
+    }
+
+    /// Marks the PaymentIntent paid (it gets its charge) and returns the
+    /// signed `payment_intent.succeeded` delivery, timestamped `signed_at`.
+    pub fn succeed(&self, payment_intent_id: &str, signed_at: i64) -> Option<Delivery> {
+        let intent = self.state().ledger.succeed(payment_intent_id, signed_at)?;
+        let event_id = webhook::event_id();
+        Some(self.delivery(&event_id, "payment_intent.succeeded", intent, signed_at))
+    }
+
+    /// A refund made in Stripe's dashboard (not through the API: no
+    /// idempotency key, not recorded): `amount` or all that remains. The
+    /// refund, or Stripe's error object.
+    pub fn dashboard_refund(
+        &self,
+        payment_intent_id: &str,
+        amount: Option<i64>,
+    ) -> Result<Value, Value> {
+        let request = RefundRequest {
+            target: RefundTarget::PaymentIntent(payment_intent_id.to_owned()),
+            amount,
+            reason: None,
+            metadata: Metadata::new(),
+            reverse_transfer: false,
+            refund_application_fee: false,
         };
+        self.state()
+            .ledger
+            .refund(&request, unix_now())
+            .map_err(|refused| refused.body())
     }
-    match create(&mut ledger) {
-        Ok(answer) => {
-            if let Some(key) = key {
-                ledger.idempotent.insert(key, (sorted, answer.clone()));
-            }
-            Json(answer).into_response()
+
+    /// The signed `charge.refunded` Stripe sends after a refund of the
+    /// PaymentIntent's charge, its `data.object` the charge as it stands
+    /// (`refunded: false` after a partial refund). None before anything
+    /// was refunded.
+    pub fn refund_delivery(&self, payment_intent_id: &str, signed_at: i64) -> Option<Delivery> {
+        let charge = self.charge(payment_intent_id)?;
+        if charge["amount_refunded"] == 0 {
+            return None;
         }
-        Err((status, message)) => stripe_error(status, &message),
+        let event_id = webhook::event_id();
+        Some(self.delivery(&event_id, "charge.refunded", charge, signed_at))
     }
-}
 
-async fn create_payment_intent(
-    State(stripe): State<FakeStripe>,
-    headers: HeaderMap,
-    Form(params): Form<Vec<(String, String)>>,
-) -> Response {
-    let amount = param(&params, "amount").and_then(|a| a.parse::<i64>().ok());
-    let currency = param(&params, "currency").map(str::to_lowercase);
-    let (Some(amount), Some(currency)) = (amount.filter(|a| *a > 0), currency) else {
-        return stripe_error(
-            StatusCode::BAD_REQUEST,
-            "amount (positive) and currency are required",
-        );
-    };
-    let fee = param(&params, "application_fee_amount").and_then(|f| f.parse::<i64>().ok());
-    let destination = param(&params, "transfer_data[destination]").map(str::to_owned);
-    let metadata = metadata(&params);
-    idempotent(&stripe, &headers, &params, |ledger| {
-        let id = ledger.id("pi");
-        let intent = json!({
-            "id": id,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_capturable": 0,
-            "amount_received": 0,
-            "application_fee_amount": fee,
-            "capture_method": "automatic",
-            "client_secret": format!("{id}_secret_fake"),
-            "confirmation_method": "automatic",
-            "created": unix_now(),
-            "currency": currency,
-            "livemode": false,
-            "metadata": metadata,
-            "payment_method_types": ["card"],
-            "status": "requires_payment_method",
-            "transfer_data": destination.map(|d| json!({ "destination": d })),
-        });
-        ledger.payment_intents.insert(id, intent.clone());
-        Ok(intent)
-    })
-}
-
-async fn retrieve_payment_intent(
-    State(stripe): State<FakeStripe>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !authorized(&headers) {
-        return stripe_error(StatusCode::UNAUTHORIZED, "Invalid API Key provided");
-    }
-    match stripe.payment_intent(&id) {
-        Some(intent) => Json(intent).into_response(),
-        None => stripe_error(
-            StatusCode::NOT_FOUND,
-            &format!("No such payment_intent: '{id}'"),
-        ),
-    }
-}
-
-async fn create_refund(
-    State(stripe): State<FakeStripe>,
-    headers: HeaderMap,
-    Form(params): Form<Vec<(String, String)>>,
-) -> Response {
-    let Some(intent_id) = param(&params, "payment_intent").map(str::to_owned) else {
-        return stripe_error(StatusCode::BAD_REQUEST, "payment_intent is required");
-    };
-    let metadata = metadata(&params);
-    idempotent(&stripe, &headers, &params, |ledger| {
-        let Some(intent) = ledger.payment_intents.get(&intent_id).cloned() else {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("No such payment_intent: '{intent_id}'"),
-            ));
-        };
-        if intent["status"] != "succeeded" {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "This PaymentIntent does not have a successful charge to refund.".into(),
-            ));
-        }
-        let refund = json!({
-            "id": ledger.id("re"),
-            "object": "refund",
-            "amount": intent["amount"],
-            "created": unix_now(),
-            "currency": intent["currency"],
-            "metadata": metadata,
-            "payment_intent": intent_id,
-            "status": "succeeded",
-        });
-        ledger.refunds.push(refund.clone());
-        Ok(refund)
-    })
-}
-
-/// Dev only: "the customer paid". Delivers the signed webhook to the
-/// configured endpoint and reports what it answered.
-async fn succeed_and_deliver(State(stripe): State<FakeStripe>, Path(id): Path<String>) -> Response {
-    let Some(delivery) = stripe.succeed(&id, unix_now()) else {
-        return stripe_error(
-            StatusCode::NOT_FOUND,
-            &format!("No such payment_intent: '{id}'"),
-        );
-    };
-    let Some(url) = stripe.webhook_url.as_deref() else {
-        return stripe_error(StatusCode::CONFLICT, "no webhook endpoint is configured");
-    };
-    let event: Value = serde_json::from_str(&delivery.body).unwrap_or_default();
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("stripe-signature", &delivery.signature)
-        .body(Full::new(Bytes::from(delivery.body)));
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let answer = match request {
-        Ok(request) => client.request(request).await.map(|r| r.status().as_u16()),
-        Err(err) => return stripe_error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
-    };
-    match answer {
-        Ok(status) => Json(json!({ "event": event, "webhook_status": status })).into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, url, "webhook delivery failed");
-            stripe_error(
-                StatusCode::BAD_GATEWAY,
-                &format!("delivering to {url} failed: {err}"),
-            )
-        }
+    /// Any event, signed like Stripe signs it.
+    pub fn delivery(&self, event_id: &str, kind: &str, object: Value, signed_at: i64) -> Delivery {
+        webhook::signed(
+            &self.inner.webhook_secret,
+            event_id,
+            kind,
+            object,
+            signed_at,
+        )
     }
 }
