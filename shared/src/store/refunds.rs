@@ -335,7 +335,7 @@ impl Store {
                 .update_item()
                 .table_name(self.table_name())
                 .set_key(Some(key(pk, sk)))
-                .update_expression(expression)
+                .update_expression(&expression)
                 // Deliveries come out of order: a smaller total never
                 // replaces a larger one.
                 .condition_expression(
@@ -343,7 +343,7 @@ impl Store {
                      OR refunded_cents < :amount)",
                 )
                 .expression_attribute_values(":amount", n(charge.amount_refunded_cents));
-            if !refunded_at.is_empty() {
+            if expression.contains(":now") {
                 update = update.expression_attribute_values(":now", s(rfc3339(now)));
             }
             super::applied(update.send().await.map_err(classify))?;

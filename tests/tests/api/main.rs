@@ -8,6 +8,7 @@ mod expiry;
 mod holds;
 mod payments;
 mod platform;
+mod refunds;
 mod roles;
 mod scheduling;
 mod sessions;
