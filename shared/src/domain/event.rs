@@ -124,15 +124,6 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Could `id` name an event? Ids are UUIDs; anything far off is answered
-/// as unknown without a lookup (and never reaches a key length limit).
-pub fn is_plausible_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-}
-
 /// Open layouts keep their capacity in `shard_count(capacity)` inventory
 /// shards; grid layouts keep their state in unit items instead.
 pub fn shards_for(layout: &Layout) -> u32 {
@@ -1115,14 +1106,6 @@ mod tests {
         );
         assert_eq!(changed["layout"]["after"]["units"], 1);
         assert!(changes(&event, &event.with_status(EventStatus::Draft, NOW)).is_empty());
-    }
-
-    #[test]
-    fn ids_far_from_a_uuid_are_not_looked_up() {
-        assert!(is_plausible_id("0190f1c2-7b3a-7cde-8f00-123456789abc"));
-        assert!(!is_plausible_id(""));
-        assert!(!is_plausible_id(&"a".repeat(65)));
-        assert!(!is_plausible_id("a#b"));
     }
 
     #[test]

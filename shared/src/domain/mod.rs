@@ -6,6 +6,7 @@ pub mod email;
 pub mod event;
 pub mod expiry;
 pub mod hold;
+pub mod id;
 pub mod payment;
 pub mod rate_limit;
 pub mod role;

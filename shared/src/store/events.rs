@@ -17,7 +17,8 @@ use super::paging::Page;
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at, is_transient};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
-use crate::domain::event::{self, Event, EventStatus, Layout, is_plausible_id, shard_capacities};
+use crate::domain::event::{self, Event, EventStatus, Layout, shard_capacities};
+use crate::domain::id::is_plausible_id;
 
 /// Set by the first hold (store/holds.rs); while present, what holds priced
 /// from (layout, currency) may not change.

@@ -6,6 +6,7 @@ mod checkin;
 mod events;
 mod expiry;
 mod holds;
+mod hostile_input;
 mod payments;
 mod platform;
 mod roles;
