@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod booking;
+pub mod currency;
 pub mod email;
 pub mod event;
 pub mod expiry;

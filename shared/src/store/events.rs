@@ -489,7 +489,7 @@ mod tests {
         let spread: Vec<_> = shards(&open).collect();
         assert_eq!(spread, [(0, 34), (1, 34), (2, 33)]);
         let grid = event(json!({ "mode": "grid", "units": [
-            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 1 } ] }));
+            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 100 } ] }));
         assert_eq!(shards(&grid).count(), 0);
     }
 
