@@ -13,3 +13,4 @@ mod roles;
 mod scheduling;
 mod sessions;
 mod sign_in;
+mod walk_in;
