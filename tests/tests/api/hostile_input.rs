@@ -39,6 +39,17 @@ async fn ids_longer_than_a_dynamodb_key_are_unknown_not_a_500() {
             Some(json!({ "title": "x" })),
         ),
         (Method::GET, format!("/v1/events/{id}/availability"), None),
+        (Method::GET, format!("/v1/events/{id}/checkin-stats"), None),
+        (
+            Method::POST,
+            format!("/v1/events/{id}/publish"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/events/{id}/cancel"),
+            Some(json!({})),
+        ),
         (
             Method::POST,
             format!("/v1/events/{id}/holds"),
