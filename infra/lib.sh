@@ -3,7 +3,7 @@
 # and the Makefile. Safe under `set -euo pipefail`; every function returns
 # non-zero (with a message on stderr) when it fails.
 #
-#   ensure_tools                                  venv (moto, SAM CLI, cfn-lint, cargo-lambda), Java, DynamoDB Local
+#   ensure_tools                                  venv (moto, SAM CLI, cfn-lint, cargo-lambda, schemathesis), Java, DynamoDB Local
 #   ensure_venv                                   only the venv
 #   start_emulators <name> <ddb_port> <moto_port> start DynamoDB Local + moto, bootstrap them (.cache/run/<name>/)
 #   stop_emulators <name>                         stop what start_emulators started
@@ -20,7 +20,7 @@ RUN_DIR="$CACHE_DIR/run"
 DDB_LOCAL_PACKAGE="amplify-dynamodb-simulator@2.9.30"
 DDB_LOCAL_TARBALL="$CACHE_DIR/amplify-dynamodb-simulator-2.9.30.tgz"
 DDB_LOCAL_DIR="$CACHE_DIR/package/emulator"
-PINNED_PY_TOOLS=('moto[server]==5.2.5' 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0' 'cargo-lambda==1.9.2')
+PINNED_PY_TOOLS=('moto[server]==5.2.5' 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0' 'cargo-lambda==1.9.2' 'schemathesis==4.32.5')
 # The tools run offline; no telemetry, no prompts.
 export SAM_CLI_TELEMETRY=0
 
@@ -53,7 +53,7 @@ _apt_install() {
 # True when the venv holds exactly the pinned versions.
 _venv_ok() {
     [ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/sam" ] &&
-        [ -x "$VENV/bin/cfn-lint" ] && [ -x "$VENV/bin/cargo-lambda" ] || return 1
+        [ -x "$VENV/bin/cfn-lint" ] && [ -x "$VENV/bin/cargo-lambda" ] && [ -x "$VENV/bin/st" ] || return 1
     "$VENV/bin/python" - "${PINNED_PY_TOOLS[@]}" <<'EOF' 2>/dev/null
 import sys
 from importlib.metadata import version

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test` (after fmt and clippy): unit and integration tests against
 # DynamoDB Local and moto on two free ports (so a running `make dev` is not
-# disturbed), then the three template checks. Extra arguments go to
+# disturbed), schemathesis against a dev server on them, then the three
+# template checks. Extra arguments go to
 # `cargo test --workspace`. Exits non-zero when anything failed.
 set -euo pipefail
 
@@ -33,6 +34,13 @@ cargo test --workspace "$@" 2>&1 | tee "$RUN_DIR/test/cargo-test.log" || failed+
 # One closing line for the whole run: cargo prints one per test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
     "$RUN_DIR/test/cargo-test.log" >"$RUN_DIR/test-summary"
+
+# The API as a client sees it, fuzzed from its own OpenAPI document. A
+# filtered run (extra arguments) is for a few tests and skips it.
+if (($# == 0)); then
+    _log "schemathesis against the dev server (infra/schemathesis.sh)"
+    bash "$INFRA_DIR/schemathesis.sh" || failed+=("schemathesis")
+fi
 
 _log "template checks"
 validate_template || failed+=("template checks")

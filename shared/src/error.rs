@@ -130,6 +130,39 @@ impl ApiError {
     }
 }
 
+/// The media type of every error answer (`IntoResponse` below).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Makes the OpenAPI document say what `IntoResponse` does: every 4xx and
+/// 5xx response declared with a JSON body is `application/problem+json`.
+/// Handlers keep declaring `body = Problem`; this is the one place that
+/// knows how errors go over the wire.
+pub fn document_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in &mut operation.responses.responses {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                if let Some(content) = response.content.shift_remove("application/json") {
+                    response.content.insert(PROBLEM_JSON.to_owned(), content);
+                }
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
@@ -143,10 +176,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -193,5 +223,30 @@ mod tests {
         let body = body_json(response).await;
         assert_eq!(body["status"], 500);
         assert!(!body["detail"].as_str().unwrap().contains("10.0.0.1"));
+    }
+
+    #[test]
+    fn the_document_declares_error_bodies_as_problem_json() {
+        let mut doc: utoipa::openapi::OpenApi = serde_json::from_value(serde_json::json!({
+            "openapi": "3.1.0", "info": { "title": "t", "version": "1" },
+            "paths": { "/x": { "get": { "responses": {
+                "200": { "description": "ok", "content": { "application/json": {} } },
+                "404": { "description": "unknown", "content": { "application/json": {} } },
+                "503": { "description": "busy", "content": { "application/json": {} } }
+            } } } }
+        }))
+        .unwrap();
+        document_problem_responses(&mut doc);
+        let doc = serde_json::to_value(&doc).unwrap();
+        let responses = &doc["paths"]["/x"]["get"]["responses"];
+        assert!(responses["200"]["content"]["application/json"].is_object());
+        for status in ["404", "503"] {
+            let content = responses[status]["content"].as_object().unwrap();
+            assert_eq!(
+                content.keys().collect::<Vec<_>>(),
+                [PROBLEM_JSON],
+                "{status}"
+            );
+        }
     }
 }

@@ -26,6 +26,7 @@ pub mod schedules;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tickets;
 
 pub use error::ApiError;
 pub use state::AppState;

@@ -1,6 +1,9 @@
 //! Outgoing mail through SES (v2 API, simple content: text and HTML).
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {
@@ -22,6 +25,26 @@ pub fn escape_html(s: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("sending mail failed: {0}")]
 pub struct MailError(String);
+
+/// How long a client waits before asking for mail again.
+const MAIL_RETRY_AFTER_SECS: u64 = 30;
+
+/// SES refused or failed (throttling, sandbox, an outage): a 503 the client
+/// can retry, never a 500. A 202 would leave the user waiting for a mail
+/// that never comes; the answer is the same whether the address has an
+/// account or not, so it reveals nothing.
+impl From<MailError> for ApiError {
+    fn from(err: MailError) -> Self {
+        tracing::warn!(error = %err, "mail not sent");
+        let mut api = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "MAIL_UNAVAILABLE",
+            "the mail could not be sent just now; try again shortly",
+        );
+        api.retry_after_secs = Some(MAIL_RETRY_AFTER_SECS);
+        api
+    }
+}
 
 #[derive(Clone)]
 pub struct Mailer {

@@ -4,10 +4,10 @@ use serde::Deserialize;
 use shared::auth::{Admin, RequireRole};
 use shared::domain::booking::Booking;
 use shared::domain::hold::Holder;
-use shared::domain::ticket::tickets_for;
 use shared::domain::{Email, user};
 use shared::http::{Json, PathParam};
 use shared::sale::{self, Order};
+use shared::tickets;
 use shared::{ApiError, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,12 +51,12 @@ pub async fn sell(
         user_id: caller.user_id,
     };
     let booking = sale::sell(&app, order).await?;
-    // Paid at the door: the tickets come at once. The event was just read by
-    // the sale; reading it again keeps `sell` free of ticket concerns.
-    if let Some(event) = app.store.event(&booking.event_id).await? {
-        app.store
-            .issue_tickets(&tickets_for(&booking, &event))
-            .await?;
+    // Sold and committed: nothing after this may fail the answer, or the
+    // cashier's retry would sell again. The tickets come now, or else on the
+    // first read of the booking's tickets (shared::tickets).
+    if let Err(err) = tickets::issue(&app, &booking).await {
+        tracing::warn!(booking_id = %booking.id, error = %err,
+            "walk-in sold; its tickets will be issued when first read");
     }
     Ok((StatusCode::CREATED, Json(booking)))
 }

@@ -28,7 +28,8 @@ pub struct MagicLinkSent {
 /// it does not reveal who has an account.
 #[utoipa::path(post, path = "/v1/auth/magic-link", operation_id = "requestMagicLink", tag = "auth", request_body = MagicLinkRequest,
     responses((status = 202, body = MagicLinkSent), (status = 400, body = shared::error::Problem),
-              (status = 429, body = shared::error::Problem)))]
+              (status = 429, body = shared::error::Problem),
+              (status = 503, description = "the mail could not be sent (MAIL_UNAVAILABLE); retry after `retry-after`", body = shared::error::Problem)))]
 pub async fn request_magic_link(
     State(state): State<AuthState>,
     ClientIp(ip): ClientIp,
@@ -71,7 +72,7 @@ pub async fn request_magic_link(
         email.as_str(),
         settings.magic_link_minutes,
     );
-    state.mailer.send(mail).await.map_err(ApiError::internal)?;
+    state.mailer.send(mail).await?;
     Ok((StatusCode::ACCEPTED, Json(MagicLinkSent { status: "sent" })))
 }
 

@@ -6,8 +6,12 @@ use shared::domain::booking::{Booking, BookingStatus};
 use shared::http::{Json, PathParam, Query, page_limit};
 use shared::{ApiError, AppState};
 
-/// Cursors of this listing are bound to it.
-const LISTING: &str = "my-bookings";
+/// Cursors of this listing are bound to it and to the user it lists: a
+/// cursor of another user's bookings is refused as a 400, not sent on as a
+/// start key outside the query (which DynamoDB refuses).
+fn listing(user_id: &str) -> String {
+    format!("my-bookings:{user_id}")
+}
 
 /// The booking as the caller may see it: their own, or any for staff and
 /// above. Anyone else learns nothing, not even that it exists.
@@ -108,10 +112,11 @@ pub async fn mine(
     Query(paging): Query<Paging>,
 ) -> Result<Json<BookingList>, ApiError> {
     let limit = page_limit(paging.limit)?;
+    let listing = listing(&caller.user_id);
     let start = paging
         .cursor
         .as_deref()
-        .map(|c| app.cursors.open(LISTING, c))
+        .map(|c| app.cursors.open(&listing, c))
         .transpose()?;
     let page = app
         .store
@@ -120,6 +125,6 @@ pub async fn mine(
     let now = app.clock.now();
     Ok(Json(BookingList {
         items: page.items.into_iter().map(|b| b.as_of(now)).collect(),
-        next_cursor: page.last_key.map(|k| app.cursors.seal(LISTING, &k)),
+        next_cursor: page.last_key.map(|k| app.cursors.seal(&listing, &k)),
     }))
 }

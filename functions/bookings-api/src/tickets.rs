@@ -6,7 +6,7 @@ use shared::auth::Authenticated;
 use shared::domain::booking::BookingStatus;
 use shared::domain::ticket::Ticket;
 use shared::http::{Json, PathParam};
-use shared::{ApiError, AppState};
+use shared::{ApiError, AppState, tickets};
 
 use crate::bookings::visible_booking;
 
@@ -25,7 +25,8 @@ pub struct TicketList {
     items: Vec<TicketView>,
 }
 
-/// The tickets of a confirmed booking, with their QR codes.
+/// The tickets of a confirmed booking, with their QR codes; any the sale or
+/// confirmation did not get to write are issued now.
 #[utoipa::path(get, path = "/v1/bookings/{id}/tickets", operation_id = "listTickets", tag = "bookings",
     params(("id" = String, Path, description = "Booking id")), security(("bearer" = [])),
     responses((status = 200, body = TicketList), (status = 401, body = shared::error::Problem),
@@ -46,9 +47,7 @@ pub async fn list(
             ),
         ));
     }
-    let items = app
-        .store
-        .tickets_of_booking(&booking.id)
+    let items = tickets::of_confirmed(&app, &booking)
         .await?
         .into_iter()
         .map(|ticket| {

@@ -40,6 +40,7 @@ pub struct EventList {
 /// Lists events of one status (published unless staff ask otherwise) by
 /// start time, earliest first.
 #[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "events", params(ListEvents),
+    security((), ("bearer" = [])),
     responses((status = 200, body = EventList), (status = 400, body = shared::error::Problem),
               (status = 401, description = "a status other than published without a (valid) token", body = shared::error::Problem),
               (status = 403, description = "a status other than published below staff", body = shared::error::Problem)))]
@@ -89,7 +90,7 @@ pub async fn list(
 /// One event: published and cancelled ones to anyone, every status to staff
 /// and above; others get 404, as if it did not exist.
 #[utoipa::path(get, path = "/v1/events/{id}", operation_id = "getEvent", tag = "events",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = String, Path, description = "Event id")), security((), ("bearer" = [])),
     responses((status = 200, body = Event), (status = 401, description = "an invalid token", body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
 pub async fn show(
@@ -151,7 +152,7 @@ impl From<Availability> for AvailabilityView {
 /// What is still free, to whoever may see the event. Read at request time:
 /// an expired hold counts as available before any worker releases it.
 #[utoipa::path(get, path = "/v1/events/{id}/availability", operation_id = "getEventAvailability", tag = "events",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = String, Path, description = "Event id")), security((), ("bearer" = [])),
     responses((status = 200, body = AvailabilityView), (status = 401, description = "an invalid token", body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
 pub async fn availability(

@@ -22,7 +22,8 @@ const ATTEMPTS: usize = 3;
     security(("bearer" = [])),
     responses((status = 201, body = Event), (status = 400, description = "every invalid field is named", body = shared::error::Problem),
               (status = 401, body = shared::error::Problem), (status = 403, body = shared::error::Problem),
-              (status = 413, body = shared::error::Problem)))]
+              (status = 413, body = shared::error::Problem),
+              (status = 422, description = "AMOUNT_OUT_OF_RANGE: a booking Stripe could not charge", body = shared::error::Problem)))]
 pub async fn create(
     State(app): State<AppState>,
     RequireRole { caller, .. }: RequireRole<Admin>,
@@ -49,7 +50,8 @@ pub async fn create(
     responses((status = 200, body = Event), (status = 400, description = "every invalid field is named", body = shared::error::Problem),
               (status = 401, body = shared::error::Problem), (status = 403, body = shared::error::Problem),
               (status = 404, body = shared::error::Problem),
-              (status = 409, description = "LAYOUT_LOCKED, EVENT_CANCELLED or EVENT_CHANGED", body = shared::error::Problem)))]
+              (status = 409, description = "LAYOUT_LOCKED, EVENT_CANCELLED or EVENT_CHANGED", body = shared::error::Problem),
+              (status = 422, description = "AMOUNT_OUT_OF_RANGE: a booking Stripe could not charge", body = shared::error::Problem)))]
 pub async fn update(
     State(app): State<AppState>,
     RequireRole { caller, .. }: RequireRole<Admin>,

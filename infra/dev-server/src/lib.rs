@@ -228,6 +228,7 @@ pub fn openapi() -> OpenApi {
     ] {
         doc.merge(part);
     }
+    shared::error::document_problem_responses(&mut doc);
     doc
 }
 

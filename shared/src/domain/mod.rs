@@ -2,10 +2,12 @@
 
 pub mod audit;
 pub mod booking;
+pub mod currency;
 pub mod email;
 pub mod event;
 pub mod expiry;
 pub mod hold;
+pub mod id;
 pub mod payment;
 pub mod rate_limit;
 pub mod refund;

@@ -60,7 +60,8 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now_unix - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
+    // abs_diff: any i64 from the header, even i64::MIN, is just far off.
+    if now_unix.abs_diff(timestamp) > SIGNATURE_TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let matches = signatures.iter().any(|signature| {

@@ -4,6 +4,7 @@
 
 mod client_ip;
 mod json;
+mod panic;
 mod path;
 mod query;
 pub mod request_id;
@@ -24,13 +25,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a function's routes (or, in the dev server, all functions' routes
 /// merged) with what every API must have: problem-JSON answers for unknown
-/// routes and methods, the body limit, and the request-id middleware
-/// outermost so that every response carries it.
+/// routes and methods, the body limit, a 500 problem for a panicking handler
+/// (inside the request-id scope, so it quotes the id), and the request-id
+/// middleware outermost so that every response carries it.
 pub fn finish(routes: Router) -> Router {
     routes
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(panic::layer())
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
 
@@ -79,6 +82,34 @@ mod tests {
             .unwrap();
         // sourceIp, not the spoofable x-forwarded-for header.
         assert_eq!(&body[..], b"1.2.3.4");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_with_the_request_id() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let app = finish(Router::new().route("/boom", get(boom)));
+        let request = axum::http::Request::get("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let request_id = response.headers()["x-request-id"].clone();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "INTERNAL");
+        assert_eq!(problem["request_id"], request_id.to_str().unwrap());
+        assert!(
+            !problem.to_string().contains("a bug"),
+            "the cause stays in the log"
+        );
     }
 
     #[tokio::test]

@@ -17,7 +17,8 @@ use super::paging::Page;
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at, is_transient};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
-use crate::domain::event::{self, Event, EventStatus, Layout, is_plausible_id, shard_capacities};
+use crate::domain::event::{self, Event, EventStatus, Layout, shard_capacities};
+use crate::domain::id::is_plausible_id;
 
 /// Set by the first hold (store/holds.rs); while present, what holds priced
 /// from (layout, currency) may not change.
@@ -495,7 +496,7 @@ mod tests {
         let spread: Vec<_> = shards(&open).collect();
         assert_eq!(spread, [(0, 34), (1, 34), (2, 33)]);
         let grid = event(json!({ "mode": "grid", "units": [
-            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 1 } ] }));
+            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 100 } ] }));
         assert_eq!(shards(&grid).count(), 0);
     }
 

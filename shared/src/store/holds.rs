@@ -26,6 +26,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Allocation, Booking, BookingSource, BookingStatus};
 use crate::domain::event::{Event, Layout};
 use crate::domain::hold::{self, Plan, Take};
+use crate::domain::id::is_plausible_id;
 use crate::domain::refund::RefundStatus;
 
 /// A transaction cancelled only by contention is retried this many times.
@@ -280,7 +281,11 @@ impl Store {
         Ok(expired)
     }
 
+    /// The booking; `None` for unknown (or impossible) ids.
     pub async fn booking(&self, id: &str) -> Result<Option<Booking>, StoreError> {
+        if !is_plausible_id(id) {
+            return Ok(None);
+        }
         self.get(keys::booking(id))
             .await?
             .as_ref()

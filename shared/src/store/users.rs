@@ -7,6 +7,7 @@ use super::paging::Page;
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
+use crate::domain::id::is_plausible_id;
 use crate::domain::{Role, User};
 
 pub enum NewUser {
@@ -25,7 +26,11 @@ pub struct RoleChange<'a> {
 }
 
 impl Store {
+    /// The user; `None` for unknown (or impossible) ids.
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        if !is_plausible_id(id) {
+            return Ok(None);
+        }
         self.get(keys::user(id))
             .await?
             .as_ref()

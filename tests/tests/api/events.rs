@@ -638,3 +638,50 @@ async fn open_layouts_get_their_inventory_shards() {
         "a grid keeps no shards"
     );
 }
+
+#[tokio::test]
+async fn amounts_stripe_cannot_charge_are_a_422_at_creation_and_on_patch() {
+    let app = TestApp::spawn().await;
+    let admin = app.user_with_role("ada", "admin").await;
+    // 50 places at 2,000,000 cost 100,000,000: over the maximum of 99,999,999.
+    let mut body = event_body(&app, "Pricey", 7);
+    body["max_per_booking"] = json!(50);
+    body["layout"] = json!({ "mode": "open", "capacity": 500, "price_cents": 2_000_000 });
+    let refused = create(&app, &admin, body.clone()).await;
+    assert_problem(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "AMOUNT_OUT_OF_RANGE",
+    );
+    assert_eq!(refused.body["errors"][0]["field"], "layout.price_cents");
+
+    body["layout"]["price_cents"] = json!(49);
+    let too_cheap = create(&app, &admin, body.clone()).await;
+    assert_problem(
+        &too_cheap,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "AMOUNT_OUT_OF_RANGE",
+    );
+
+    body["layout"]["price_cents"] = json!(0);
+    let free = create_ok(&app, &admin, body).await;
+    let patched = patch(
+        &app,
+        &admin,
+        &free,
+        json!({ "layout": { "mode": "open", "capacity": 500, "price_cents": 10 } }),
+    )
+    .await;
+    assert_problem(
+        &patched,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "AMOUNT_OUT_OF_RANGE",
+    );
+    assert_eq!(patched.body["errors"][0]["field"], "layout.price_cents");
+
+    let mut made_up = event_body(&app, "Made up", 7);
+    made_up["currency"] = json!("xyz");
+    let response = create(&app, &admin, made_up).await;
+    assert_problem(&response, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert_eq!(response.body["errors"][0]["field"], "currency");
+}

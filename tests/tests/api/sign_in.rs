@@ -213,3 +213,47 @@ async fn an_invalid_email_is_a_400_naming_the_field() {
     assert_problem(&response, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
     assert_eq!(response.body["errors"][0]["field"], "email");
 }
+
+#[tokio::test]
+async fn a_mail_ses_refuses_is_a_503_mail_unavailable_not_a_500() {
+    use auth_api::AuthState;
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use http_body_util::BodyExt;
+    use shared::mail::Mailer;
+    use tower::ServiceExt;
+
+    let app = TestApp::spawn().await;
+    // The emulator's SES refuses a sender nobody verified, as SES does.
+    let aws = shared::state::load_aws().await;
+    let unverified = format!("nobody-{}@unverified.example", app.tag);
+    let router = auth_api::router(AuthState {
+        mailer: Mailer::new(&aws, &unverified),
+        ..app.state.clone()
+    });
+    let mut request = axum::http::Request::post("/v1/auth/magic-link")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "email": app.email("ada") }).to_string()))
+        .unwrap();
+    request.extensions_mut().insert(ConnectInfo(app.client_ip));
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(response.headers().contains_key("retry-after"));
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "MAIL_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn an_address_ses_cannot_take_is_a_400_naming_the_email() {
+    let app = TestApp::spawn().await;
+    for email in ["jos\u{e9}@example.com", "ada@b\u{fc}cher.de"] {
+        let response = app.request_magic_link(email).await;
+        assert_problem(&response, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+        assert_eq!(response.body["errors"][0]["field"], "email");
+    }
+}
