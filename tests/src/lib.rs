@@ -414,6 +414,15 @@ impl TestApp {
     }
 }
 
+/// Sweeps act on every app's due items (they query the whole table), so
+/// tests that sweep hold this for their whole run: one at a time, none can
+/// take (or postpone) what another is about to check. Their apps start in
+/// the past, so they never reach the items of tests running at present.
+pub async fn sweep_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static SWEEPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SWEEPS.lock().await
+}
+
 /// The stack id of a test app: its own PaymentIntents carry it, so each
 /// app acts only on its own payments.
 pub fn stack_id(tag: &str) -> String {

@@ -188,6 +188,7 @@ async fn a_batch_reports_only_the_message_that_failed() {
 
 #[tokio::test]
 async fn the_sweep_releases_a_lapsed_hold_whose_message_was_lost() {
+    let _sweeps = integration_tests::sweep_lock().await;
     let app = TestApp::with(Options {
         clock_start: Some(OffsetDateTime::now_utc() - Duration::days(3)),
         ..Options::default()

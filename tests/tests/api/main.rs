@@ -2,6 +2,7 @@
 //! DynamoDB Local and moto.
 
 mod bad_input;
+mod chaos;
 mod checkin;
 mod events;
 mod expiry;

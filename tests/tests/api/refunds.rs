@@ -30,6 +30,7 @@ async fn unit_state(app: &TestApp, event: &str, unit: usize) -> Value {
 
 #[tokio::test]
 async fn a_refund_stripe_fails_stays_pending_and_the_sweep_sends_it_again_until_it_succeeds() {
+    let _sweeps = integration_tests::sweep_lock().await;
     // In the past, so this app's sweep reaches only refunds older still.
     let app = TestApp::with(Options {
         clock_start: Some(OffsetDateTime::now_utc() - Duration::days(40)),

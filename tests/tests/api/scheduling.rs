@@ -173,6 +173,7 @@ async fn the_scheduler_publishes_only_an_event_still_scheduled_for_that_time() {
 
 #[tokio::test]
 async fn the_sweep_publishes_a_scheduled_event_whose_schedule_was_lost() {
+    let _sweeps = integration_tests::sweep_lock().await;
     let app = TestApp::with(Options {
         clock_start: Some(OffsetDateTime::now_utc() - Duration::days(2)),
         ..Options::default()
