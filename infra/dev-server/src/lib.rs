@@ -3,9 +3,10 @@
 //! Lambda runs, plus the merged OpenAPI document; and the two worker loops
 //! that stand in for the SQS event source and the EventBridge sweep.
 
-use std::time::Duration;
+pub mod identities;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth_api::AuthState;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -14,8 +15,12 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use bookings_api::BookingsState;
 use events_api::EventsState;
 use hold_expiry::HoldExpiryState;
+use identities::{LocalAws, LocalResources};
 use shared::AppState;
-use shared::config::{MailConfig, PaymentsConfig, ScheduleConfig, WebhookConfig};
+use shared::clock::{SharedClock, SystemClock};
+use shared::config::{
+    Config, MailConfig, PaymentsConfig, ScheduleConfig, SignInConfig, WebhookConfig,
+};
 use shared::domain::schedule::ScheduledJob;
 use shared::mail::Mailer;
 use shared::payments::Payments;
@@ -26,72 +31,141 @@ use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 
-/// Each function's state, sharing one common state (one set of clients).
+/// Each function's state, each with its own AWS identity (`identities`),
+/// so every call is checked against that function's template policy.
 #[derive(Clone)]
 pub struct Functions {
     pub auth: AuthState,
+    pub admin: AppState,
     pub bookings: BookingsState,
+    pub checkin: AppState,
     pub events: EventsState,
     pub hold_expiry: HoldExpiryState,
+    pub scheduler: AppState,
     pub webhook: WebhookState,
 }
 
-impl Functions {
+/// What the functions read from their environment in Lambda.
+pub struct Settings {
+    pub config: Config,
+    pub sign_in: SignInConfig,
+    pub mail: MailConfig,
+    pub payments: Payments,
+    pub webhook: WebhookConfig,
+    pub schedules: ScheduleConfig,
+    pub hold_expiry_queue_url: String,
+    pub clock: SharedClock,
+}
+
+impl Settings {
     /// From the environment, like each Lambda function at its cold start.
-    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let auth = AuthState::from_env().await?;
-        let aws = shared::state::load_aws().await;
-        let payments = Payments::new(&PaymentsConfig::from_env()?)?;
-        let mail = MailConfig::from_env()?;
-        let expiry = HoldExpiryQueue::from_env(&aws)?;
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         Ok(Self {
-            bookings: BookingsState {
-                app: auth.app.clone(),
-                payments: payments.clone(),
-                expiry: expiry.clone(),
+            config: Config::from_env()?,
+            sign_in: SignInConfig::from_env()?,
+            mail: MailConfig::from_env()?,
+            payments: Payments::new(&PaymentsConfig::from_env()?)?,
+            webhook: WebhookConfig::from_env()?,
+            schedules: ScheduleConfig::from_env()?,
+            hold_expiry_queue_url: shared::config::hold_expiry_queue_url(
+                &shared::config::ProcessEnv,
+            )?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// What the template's references name on this local stack.
+    pub fn resources(&self) -> LocalResources<'_> {
+        LocalResources {
+            table_name: &self.config.table_name,
+            hold_expiry_queue_url: &self.hold_expiry_queue_url,
+            mail_from: &self.mail.mail_from,
+            schedules: &self.schedules,
+            other_queues: identities::bootstrapped_queues(std::env::vars()),
+        }
+    }
+}
+
+impl Functions {
+    /// Every function as its Lambda `main` builds it, each on its own identity.
+    pub fn new(settings: Settings, aws: &LocalAws) -> Self {
+        let app = |function: &str| {
+            AppState::new(
+                settings.config.clone(),
+                &aws.function(function),
+                settings.clock.clone(),
+            )
+        };
+        let expiry = |function: &str| {
+            HoldExpiryQueue::new(&aws.function(function), &settings.hold_expiry_queue_url)
+        };
+        Self {
+            auth: AuthState {
+                app: app(identities::AUTH_API),
+                mailer: Mailer::new(
+                    &aws.function(identities::AUTH_API),
+                    &settings.sign_in.mail_from,
+                ),
+                sign_in: Arc::new(settings.sign_in.clone()),
             },
+            admin: app(identities::ADMIN_API),
+            bookings: BookingsState {
+                app: app(identities::BOOKINGS_API),
+                payments: settings.payments.clone(),
+                expiry: expiry(identities::BOOKINGS_API),
+            },
+            checkin: app(identities::CHECKIN_API),
             events: EventsState {
-                app: auth.app.clone(),
-                schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
-                payments: payments.clone(),
+                app: app(identities::EVENTS_API),
+                schedules: PublishSchedules::new(
+                    &aws.function(identities::EVENTS_API),
+                    settings.schedules.clone(),
+                ),
+                payments: settings.payments.clone(),
             },
             hold_expiry: HoldExpiryState {
-                app: auth.app.clone(),
-                queue: expiry,
+                app: app(identities::HOLD_EXPIRY),
+                queue: expiry(identities::HOLD_EXPIRY),
             },
+            scheduler: app(identities::SCHEDULER),
             webhook: WebhookState {
-                app: auth.app.clone(),
-                payments,
-                mailer: Mailer::new(&aws, &mail.mail_from),
-                mail: Arc::new(mail),
-                webhook: Arc::new(WebhookConfig::from_env()?),
+                app: app(identities::STRIPE_WEBHOOK),
+                payments: settings.payments.clone(),
+                mailer: Mailer::new(
+                    &aws.function(identities::STRIPE_WEBHOOK),
+                    &settings.mail.mail_from,
+                ),
+                mail: Arc::new(settings.mail.clone()),
+                webhook: Arc::new(settings.webhook.clone()),
             },
-            auth,
-        })
+        }
     }
 }
 
 /// Every API function's routes on one router.
 pub fn app(functions: Functions) -> Router {
-    let core = functions.auth.app.clone();
     let routes = auth_api::routes(functions.auth)
-        .merge(admin_api::routes(core.clone()))
+        .merge(admin_api::routes(functions.admin))
         .merge(events_api::routes(functions.events))
         .merge(bookings_api::routes(functions.bookings))
         .merge(stripe_webhook::routes(functions.webhook))
-        .merge(checkin_api::routes(core));
+        .merge(checkin_api::routes(functions.checkin));
     shared::http::finish(routes)
 }
 
 /// Seconds the hold-expiry poll waits for a message (SQS long polling).
 const POLL_WAIT_SECONDS: i32 = 5;
 
-/// The SQS event source of hold-expiry, locally: long-polls the queue,
-/// hands each batch to the worker and deletes the messages it did not
-/// report as failed; failed ones come back after the visibility timeout.
-pub async fn poll_hold_expiry(state: HoldExpiryState) {
+/// Seconds the hold-expiry poll waits for a message (SQS long polling).
+pub const POLL_WAIT: Duration = Duration::from_secs(POLL_WAIT_SECONDS as u64);
+
+/// The SQS event source of hold-expiry, locally: long-polls the queue
+/// (`source`, on the worker's identity with room for the long poll), hands
+/// each batch to the worker and deletes the messages it did not report as
+/// failed; failed ones come back after the visibility timeout.
+pub async fn poll_hold_expiry(state: HoldExpiryState, source: HoldExpiryQueue) {
     loop {
-        let messages = match state.queue.receive(POLL_WAIT_SECONDS).await {
+        let messages = match source.receive(POLL_WAIT_SECONDS).await {
             Ok(messages) => messages,
             Err(err) => {
                 tracing::warn!(error = %err, "polling the hold-expiry queue failed");
@@ -120,7 +194,7 @@ pub async fn poll_hold_expiry(state: HoldExpiryState) {
                 .batch_item_failures
                 .iter()
                 .any(|f| f.item_identifier == id);
-            if !failed && let Err(err) = state.queue.delete(&receipt).await {
+            if !failed && let Err(err) = source.delete(&receipt).await {
                 tracing::warn!(error = %err, "deleting a handled hold-expiry message failed");
             }
         }

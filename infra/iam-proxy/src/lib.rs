@@ -47,9 +47,11 @@ impl Upstreams {
     }
 }
 
-/// The access key id a function signs with: `local-<LogicalId><suffix>`.
+/// The access key id a function signs with: `local<LogicalId><suffix>`,
+/// e.g. `localBookingsApiFunction`. Letters and digits only: DynamoDB Local
+/// refuses any other key (UnrecognizedClientException).
 pub fn access_key_id(function: &str, suffix: &str) -> String {
-    format!("local-{function}{suffix}")
+    format!("local{function}{suffix}")
 }
 
 /// A running proxy: its endpoint, and the identities it knows.

@@ -382,7 +382,7 @@ mod tests {
         headers.insert(
             "authorization",
             HeaderValue::from_static(
-                "AWS4-HMAC-SHA256 Credential=local-BookingsApiFunction/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+                "AWS4-HMAC-SHA256 Credential=localBookingsApiFunction/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
             ),
         );
         let call = Call {
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(
             caller(&call),
             Some(Caller {
-                access_key_id: "local-BookingsApiFunction".into(),
+                access_key_id: "localBookingsApiFunction".into(),
                 service: "dynamodb".into()
             })
         );
@@ -407,13 +407,13 @@ mod tests {
         let call = Call {
             method: &Method::PUT,
             path: "/images/a.png",
-            query: "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=local-EventsApiFunction%2F20261201%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=00",
+            query: "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=localEventsApiFunction%2F20261201%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=00",
             headers: &headers,
             body: b"",
         };
         assert_eq!(
             caller(&call).unwrap().access_key_id,
-            "local-EventsApiFunction"
+            "localEventsApiFunction"
         );
         assert_eq!(caller(&call).unwrap().service, "s3");
     }

@@ -199,7 +199,7 @@ async fn the_sweep_releases_a_lapsed_hold_whose_message_was_lost() {
     let unit_hold = hold_units(&app, &ada, &grid_event, &["T1"]).await.body;
     let place_hold = held(&app, &ada, &open_event, json!({ "quantity": 1 })).await;
     app.clock.advance(Duration::minutes(11));
-    scheduler::handle(&app.state.app, ScheduledJob::Sweep {})
+    scheduler::handle(&app.scheduler, ScheduledJob::Sweep {})
         .await
         .unwrap();
     for booking in [&unit_hold, &place_hold] {

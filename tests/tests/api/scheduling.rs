@@ -153,19 +153,19 @@ async fn the_scheduler_publishes_only_an_event_still_scheduled_for_that_time() {
     }
     app.clock.advance(Duration::minutes(11));
 
-    let stale = scheduler::handle(&app.state.app, publish_order(&event, first))
+    let stale = scheduler::handle(&app.scheduler, publish_order(&event, first))
         .await
         .unwrap();
     assert!(stale.published.is_empty(), "the moved schedule's old order");
     assert_eq!(event_status(&app, &admin, &event).await, "scheduled");
 
-    let due = scheduler::handle(&app.state.app, publish_order(&event, moved))
+    let due = scheduler::handle(&app.scheduler, publish_order(&event, moved))
         .await
         .unwrap();
     assert_eq!(due.published, vec![event.clone()]);
     assert_eq!(event_status(&app, &admin, &event).await, "published");
 
-    let again = scheduler::handle(&app.state.app, publish_order(&event, moved))
+    let again = scheduler::handle(&app.scheduler, publish_order(&event, moved))
         .await
         .unwrap();
     assert!(again.published.is_empty(), "a second delivery does nothing");
@@ -184,7 +184,7 @@ async fn the_sweep_publishes_a_scheduled_event_whose_schedule_was_lost() {
     let response = schedule(&app, &admin, &event, at).await;
     assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
     app.clock.advance(Duration::minutes(6));
-    let report = scheduler::handle(&app.state.app, ScheduledJob::Sweep {})
+    let report = scheduler::handle(&app.scheduler, ScheduledJob::Sweep {})
         .await
         .unwrap();
     assert!(report.published.contains(&event), "{report:?}");
