@@ -45,6 +45,8 @@ pub struct TestApp {
     pub hold_expiry: HoldExpiryState,
     /// The scheduler function (publish orders, the sweep) on its identity.
     pub scheduler: AppState,
+    /// Each function's AWS config: its identity, through the IAM proxy.
+    pub aws: LocalAws,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -182,6 +184,7 @@ impl TestApp {
             state: functions.auth.clone(),
             hold_expiry: functions.hold_expiry.clone(),
             scheduler: functions.scheduler.clone(),
+            aws,
             router: dev_server::app(functions),
             stripe,
             clock,

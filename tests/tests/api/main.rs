@@ -6,6 +6,7 @@ mod checkin;
 mod events;
 mod expiry;
 mod holds;
+mod iam;
 mod payments;
 mod platform;
 mod roles;
