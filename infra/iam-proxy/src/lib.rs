@@ -146,3 +146,121 @@ impl LoadServiceConfig for NoServiceEndpoints {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderMap, Request, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use std::sync::Mutex;
+
+    const TEMPLATE: &str = r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:GetItem
+              Resource: !GetAtt Table.Arn
+"#;
+
+    type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+    /// An emulator stand-in that records what reaches it and answers 200.
+    async fn upstream() -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let router = axum::Router::new().fallback(move |request: Request<Body>| {
+            let record = record.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                record.lock().unwrap().push((parts.headers, bytes));
+                "{}"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(axum::serve(listener, router).into_future());
+        (url, seen)
+    }
+
+    async fn call(
+        proxy: &IamProxy,
+        key: &str,
+        op: &str,
+        body: &'static str,
+    ) -> (StatusCode, String) {
+        let request = Request::post(proxy.endpoint())
+            .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
+            .header(
+                "authorization",
+                format!("AWS4-HMAC-SHA256 Credential={key}/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .header("x-custom", "kept")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        let response = client.request(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn started() -> (IamProxy, Seen) {
+        let (url, seen) = upstream().await;
+        let proxy = IamProxy::start(Upstreams {
+            dynamodb: url.clone(),
+            other: url,
+        })
+        .unwrap();
+        let locals = Locals::default().table("Table", "tickets");
+        proxy
+            .register_template(&Template::parse(TEMPLATE).unwrap(), &locals, "T")
+            .unwrap();
+        (proxy, seen)
+    }
+
+    #[tokio::test]
+    async fn an_allowed_call_reaches_the_emulator_unchanged() {
+        let (proxy, seen) = started().await;
+        let body = r#"{"TableName":"tickets","Key":{}}"#;
+        let (status, _) = call(&proxy, &access_key_id("Fn", "T"), "GetItem", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, body.as_bytes());
+        assert_eq!(seen[0].0["x-custom"], "kept");
+    }
+
+    #[tokio::test]
+    async fn a_denied_call_never_reaches_the_emulator() {
+        let (proxy, seen) = started().await;
+        let body = r#"{"TableName":"tickets","Key":{}}"#;
+        let (status, answer) = call(&proxy, &access_key_id("Fn", "T"), "DeleteItem", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer.contains("AccessDeniedException"), "{answer}");
+        assert!(answer.contains("dynamodb:DeleteItem"), "{answer}");
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_key_is_unrestricted() {
+        let (proxy, seen) = started().await;
+        let body = r#"{"TableName":"tickets","Key":{}}"#;
+        let (status, _) = call(&proxy, "test", "DeleteItem", body).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+}

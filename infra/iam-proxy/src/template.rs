@@ -547,11 +547,12 @@ Resources:
         assert!(matches!(err, TemplateError::Unresolved { .. }), "{err}");
     }
 
-    #[test]
-    fn the_project_template_resolves_for_every_function() {
-        let yaml = include_str!("../../../template.yaml");
-        let template = Template::parse(yaml).unwrap();
-        let locals = Locals::default()
+    fn project_template() -> Template {
+        Template::parse(include_str!("../../../template.yaml")).unwrap()
+    }
+
+    fn project_locals() -> Locals {
+        Locals::default()
             .parameter("MailFrom", "no-reply@tickets.local")
             .table("Table", "tickets")
             .queue(
@@ -563,12 +564,31 @@ Resources:
             .arn(
                 "SchedulerFunction",
                 "arn:aws:lambda:us-east-1:123456789012:function:s",
-            );
+            )
+    }
+
+    #[test]
+    fn the_project_template_resolves_for_every_function() {
+        let template = project_template();
         let functions = template.functions();
         assert!(functions.len() >= 8, "{functions:?}");
         for function in functions {
-            let policy = template.policy(&function, &locals).unwrap();
+            let policy = template.policy(&function, &project_locals()).unwrap();
             assert!(!policy.statements.is_empty(), "{function}");
+        }
+    }
+
+    #[test]
+    fn the_functions_that_cancel_confirmed_bookings_may_delete_their_tickets() {
+        let template = project_template();
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/tickets";
+        for function in [
+            "BookingsApiFunction",
+            "StripeWebhookFunction",
+            "EventsApiFunction",
+        ] {
+            let policy = template.policy(function, &project_locals()).unwrap();
+            assert!(allowed(&policy, "dynamodb:DeleteItem", table), "{function}");
         }
     }
 
