@@ -4,8 +4,8 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 
+use crate::locals::ACCOUNT;
 use crate::policy::Decision;
-use crate::template::ACCOUNT;
 
 /// AWS's wording, e.g. `User: arn:aws:sts::123456789012:assumed-role/Fn/Fn
 /// is not authorized to perform: dynamodb:DeleteItem on resource: <arn>

@@ -10,9 +10,11 @@
 //! is plain functions; `proxy` is the HTTP side.
 
 mod denied;
+mod intrinsics;
+pub mod locals;
 pub mod policy;
 mod proxy;
-pub mod request;
+mod request;
 pub mod template;
 
 use std::collections::HashMap;
@@ -24,8 +26,9 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
+pub use locals::Locals;
 pub use policy::Policy;
-pub use template::{Locals, Template, TemplateError};
+pub use template::{Template, TemplateError};
 
 use proxy::{Principal, Principals, Proxy};
 

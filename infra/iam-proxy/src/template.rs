@@ -2,14 +2,11 @@
 //! `Policies` documents with `!Ref`, `!GetAtt`, `!Sub`, `!Select`, `!Split`
 //! and `!Join`, plus the statement SAM adds for an SQS event source.
 
-use std::collections::{BTreeMap, HashMap};
-
 use serde_yaml::Value;
 
+use crate::intrinsics::Resolver;
+use crate::locals::Locals;
 use crate::policy::{Condition, Effect, Policy, Statement};
-
-pub const REGION: &str = "us-east-1";
-pub const ACCOUNT: &str = "123456789012";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
@@ -21,98 +18,6 @@ pub enum TemplateError {
     Unsupported { function: String, reason: String },
     #[error("{function}: {reference} has no local value")]
     Unresolved { function: String, reference: String },
-}
-
-/// The local value of a template resource: what `!Ref` gives and its
-/// `!GetAtt` attributes.
-#[derive(Debug, Clone, Default)]
-pub struct LocalResource {
-    pub reference: String,
-    pub attributes: HashMap<String, String>,
-}
-
-/// What the template's references mean on the local stack.
-#[derive(Debug, Clone, Default)]
-pub struct Locals {
-    parameters: HashMap<String, String>,
-    resources: HashMap<String, LocalResource>,
-}
-
-impl Locals {
-    pub fn parameter(mut self, name: &str, value: &str) -> Self {
-        self.parameters.insert(name.to_owned(), value.to_owned());
-        self
-    }
-
-    pub fn resource(
-        mut self,
-        logical_id: &str,
-        reference: &str,
-        attributes: &[(&str, &str)],
-    ) -> Self {
-        self.resources.insert(
-            logical_id.to_owned(),
-            LocalResource {
-                reference: reference.to_owned(),
-                attributes: attributes
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            },
-        );
-        self
-    }
-
-    /// A DynamoDB table by its name.
-    pub fn table(self, logical_id: &str, name: &str) -> Self {
-        let arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}");
-        self.resource(logical_id, name, &[("Arn", &arn)])
-    }
-
-    /// An SQS queue by its URL (`Ref` is the URL, as in CloudFormation).
-    pub fn queue(self, logical_id: &str, url: &str) -> Self {
-        let name = url.rsplit('/').next().unwrap_or(url);
-        let arn = queue_arn(url);
-        self.resource(
-            logical_id,
-            url,
-            &[("Arn", &arn), ("QueueName", name), ("QueueUrl", url)],
-        )
-    }
-
-    /// A resource known by its ARN only (a role, a function).
-    pub fn arn(self, logical_id: &str, arn: &str) -> Self {
-        self.resource(logical_id, arn, &[("Arn", arn)])
-    }
-
-    fn lookup(&self, name: &str, attribute: Option<&str>) -> Option<String> {
-        let pseudo = match name {
-            "AWS::Region" => Some(REGION),
-            "AWS::AccountId" => Some(ACCOUNT),
-            "AWS::Partition" => Some("aws"),
-            "AWS::URLSuffix" => Some("amazonaws.com"),
-            _ => None,
-        };
-        if let (Some(value), None) = (pseudo, attribute) {
-            return Some(value.to_owned());
-        }
-        if let (Some(value), None) = (self.parameters.get(name), attribute) {
-            return Some(value.clone());
-        }
-        let resource = self.resources.get(name)?;
-        match attribute {
-            None => Some(resource.reference.clone()),
-            Some(attribute) => resource.attributes.get(attribute).cloned(),
-        }
-    }
-}
-
-/// `http://host/123456789012/name` → `arn:aws:sqs:us-east-1:123456789012:name`.
-pub fn queue_arn(url: &str) -> String {
-    let mut parts = url.trim_end_matches('/').rsplit('/');
-    let name = parts.next().unwrap_or_default();
-    let account = parts.next().filter(|a| !a.is_empty()).unwrap_or(ACCOUNT);
-    format!("arn:aws:sqs:{REGION}:{account}:{name}")
 }
 
 /// The parsed template, kept for resolving each app's policies.
@@ -254,186 +159,6 @@ fn statement_of(value: &Value) -> Result<Statement, String> {
         resources: strings(value.get("Resource"), "Resource")?,
         conditions,
     })
-}
-
-/// Resolves CloudFormation intrinsics (tagged YAML values) to plain values.
-struct Resolver<'a> {
-    function: &'a str,
-    locals: &'a Locals,
-}
-
-impl Resolver<'_> {
-    fn unresolved(&self, reference: impl Into<String>) -> TemplateError {
-        TemplateError::Unresolved {
-            function: self.function.to_owned(),
-            reference: reference.into(),
-        }
-    }
-
-    fn unsupported(&self, reason: String) -> TemplateError {
-        TemplateError::Unsupported {
-            function: self.function.to_owned(),
-            reason,
-        }
-    }
-
-    fn lookup(&self, name: &str, attribute: Option<&str>) -> Result<String, TemplateError> {
-        self.locals.lookup(name, attribute).ok_or_else(|| {
-            self.unresolved(match attribute {
-                Some(a) => format!("{name}.{a}"),
-                None => name.to_owned(),
-            })
-        })
-    }
-
-    fn resolve(&self, value: &Value) -> Result<Value, TemplateError> {
-        match value {
-            Value::Tagged(tagged) => self.intrinsic(&tagged.tag.to_string(), &tagged.value),
-            Value::Sequence(items) => items
-                .iter()
-                .map(|v| self.resolve(v))
-                .collect::<Result<_, _>>()
-                .map(Value::Sequence),
-            Value::Mapping(map) => {
-                if map.len() == 1
-                    && let Some((Value::String(key), arg)) = map.iter().next()
-                    && (key == "Ref" || key.starts_with("Fn::"))
-                {
-                    let tag = format!("!{}", key.trim_start_matches("Fn::"));
-                    return self.intrinsic(&tag, arg);
-                }
-                let mut out = serde_yaml::Mapping::new();
-                for (k, v) in map {
-                    out.insert(k.clone(), self.resolve(v)?);
-                }
-                Ok(Value::Mapping(out))
-            }
-            other => Ok(other.clone()),
-        }
-    }
-
-    fn string(&self, value: &Value) -> Result<String, TemplateError> {
-        match self.resolve(value)? {
-            Value::String(s) => Ok(s),
-            Value::Number(n) => Ok(n.to_string()),
-            other => Err(self.unsupported(format!("expected a string, got {other:?}"))),
-        }
-    }
-
-    fn list(&self, value: &Value) -> Result<Vec<Value>, TemplateError> {
-        match self.resolve(value)? {
-            Value::Sequence(items) => Ok(items),
-            other => Err(self.unsupported(format!("expected a list, got {other:?}"))),
-        }
-    }
-
-    fn intrinsic(&self, tag: &str, arg: &Value) -> Result<Value, TemplateError> {
-        let args = |n: usize| -> Result<Vec<Value>, TemplateError> {
-            match arg {
-                Value::Sequence(items) if items.len() == n => Ok(items.clone()),
-                _ => Err(self.unsupported(format!("{tag} needs {n} arguments"))),
-            }
-        };
-        let resolved = match tag {
-            "!Ref" => self.lookup(&self.string(arg)?, None)?,
-            "!GetAtt" => {
-                let (name, attribute) = match arg {
-                    Value::String(s) => s
-                        .split_once('.')
-                        .map(|(n, a)| (n.to_owned(), a.to_owned()))
-                        .ok_or_else(|| self.unsupported(format!("!GetAtt {s}")))?,
-                    _ => {
-                        let parts = args(2)?;
-                        (self.string(&parts[0])?, self.string(&parts[1])?)
-                    }
-                };
-                self.lookup(&name, Some(&attribute))?
-            }
-            "!Sub" => {
-                let (text, variables) = match arg {
-                    Value::String(s) => (s.clone(), BTreeMap::new()),
-                    _ => {
-                        let parts = args(2)?;
-                        let mut variables = BTreeMap::new();
-                        for (k, v) in parts[1].as_mapping().into_iter().flatten() {
-                            variables
-                                .insert(k.as_str().unwrap_or_default().to_owned(), self.string(v)?);
-                        }
-                        (self.string(&parts[0])?, variables)
-                    }
-                };
-                self.substitute(&text, &variables)?
-            }
-            "!Select" => {
-                let parts = args(2)?;
-                let index: usize = self
-                    .string(&parts[0])?
-                    .parse()
-                    .map_err(|_| self.unsupported("!Select needs a number".into()))?;
-                let items = self.list(&parts[1])?;
-                let item = items
-                    .get(index)
-                    .ok_or_else(|| self.unsupported(format!("!Select {index} is out of range")))?;
-                return Ok(item.clone());
-            }
-            "!Split" => {
-                let parts = args(2)?;
-                let delimiter = self.string(&parts[0])?;
-                let text = self.string(&parts[1])?;
-                return Ok(Value::Sequence(
-                    text.split(delimiter.as_str())
-                        .map(|s| Value::String(s.to_owned()))
-                        .collect(),
-                ));
-            }
-            "!Join" => {
-                let parts = args(2)?;
-                let delimiter = self.string(&parts[0])?;
-                let items = self.list(&parts[1])?;
-                let texts = items
-                    .iter()
-                    .map(|v| self.string(v))
-                    .collect::<Result<Vec<_>, _>>()?;
-                texts.join(&delimiter)
-            }
-            other => {
-                return Err(self.unsupported(format!("intrinsic {other} is not supported locally")));
-            }
-        };
-        Ok(Value::String(resolved))
-    }
-
-    /// `${Name}`, `${Resource.Attribute}`, `${!Literal}`.
-    fn substitute(
-        &self,
-        text: &str,
-        variables: &BTreeMap<String, String>,
-    ) -> Result<String, TemplateError> {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| self.unsupported(format!("unclosed ${{ in {text}")))?;
-            let name = &after[..end];
-            if let Some(literal) = name.strip_prefix('!') {
-                out.push_str("${");
-                out.push_str(literal);
-                out.push('}');
-            } else if let Some(value) = variables.get(name) {
-                out.push_str(value);
-            } else if let Some((resource, attribute)) = name.split_once('.') {
-                out.push_str(&self.lookup(resource, Some(attribute))?);
-            } else {
-                out.push_str(&self.lookup(name, None)?);
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -590,13 +315,5 @@ Resources:
             let policy = template.policy(function, &project_locals()).unwrap();
             assert!(allowed(&policy, "dynamodb:DeleteItem", table), "{function}");
         }
-    }
-
-    #[test]
-    fn queue_arns_come_from_the_url() {
-        assert_eq!(
-            queue_arn("http://127.0.0.1:5005/123456789012/hold-expiry-x"),
-            "arn:aws:sqs:us-east-1:123456789012:hold-expiry-x"
-        );
     }
 }

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{Call, json, target};
+use crate::locals::{ACCOUNT, REGION};
 use crate::policy::Access;
-use crate::template::{ACCOUNT, REGION};
 
 fn table_arn(name: &str) -> String {
     if name.starts_with("arn:") {

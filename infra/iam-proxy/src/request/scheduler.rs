@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{Call, json, percent_decode, query_param};
+use crate::locals::{ACCOUNT, REGION};
 use crate::policy::Access;
-use crate::template::{ACCOUNT, REGION};
 
 /// EventBridge Scheduler (REST JSON): schedules by group and name; a
 /// create or update also passes the target's role to the service.

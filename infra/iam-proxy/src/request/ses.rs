@@ -3,8 +3,8 @@
 use axum::http::Method;
 
 use super::{Call, json};
+use crate::locals::{ACCOUNT, REGION};
 use crate::policy::Access;
-use crate::template::{ACCOUNT, REGION};
 
 /// SES v2 (REST JSON): a send is authorised on the sender's identity, the
 /// address or its domain (whichever is verified; locally either).

@@ -1,8 +1,8 @@
 //! SQS (AWS JSON 1.0): the permissions of an operation.
 
 use super::{Call, json, target};
+use crate::locals::{ACCOUNT, REGION, queue_arn};
 use crate::policy::Access;
-use crate::template::{ACCOUNT, REGION, queue_arn};
 
 /// SQS (AWS JSON 1.0): the action on the queue of `QueueUrl` (or
 /// `QueueName`); batches need the single action.
