@@ -1,7 +1,9 @@
 //! The whole API in one process, for local development and the integration
 //! tests: every function's routes merged on one router, exactly the code
 //! Lambda runs, plus the merged OpenAPI document; and the two worker loops
-//! that stand in for the SQS event source and the EventBridge sweep.
+//! that stand in for the SQS event source and the EventBridge sweep. Each
+//! function calls AWS as its own identity, checked against its template.yaml
+//! policy by infra/iam-proxy (`identities`).
 
 pub mod identities;
 
@@ -156,7 +158,7 @@ pub fn app(functions: Functions) -> Router {
 /// Seconds the hold-expiry poll waits for a message (SQS long polling).
 const POLL_WAIT_SECONDS: i32 = 5;
 
-/// Seconds the hold-expiry poll waits for a message (SQS long polling).
+/// The same wait, for the poll's time budget (`LocalAws::event_source`).
 pub const POLL_WAIT: Duration = Duration::from_secs(POLL_WAIT_SECONDS as u64);
 
 /// The SQS event source of hold-expiry, locally: long-polls the queue
