@@ -1,5 +1,8 @@
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
@@ -57,6 +60,24 @@ impl AppState {
 /// certificates is a third of a function's init time (docs/benchmarks.md).
 const AWS_ROOT_CERTIFICATES: &[u8] = include_bytes!("aws-roots.pem");
 
+/// Time limits on every DynamoDB, SQS, SES and Scheduler call, well inside
+/// the functions' 10 s Lambda timeout, so a stalled dependency ends in our
+/// 503 problem JSON rather than in API Gateway's bare 500 (LOCAL_AWS.md):
+/// * connect 1 s: an in-region TCP and TLS handshake takes milliseconds;
+///   one that has not finished in a second is not going to.
+/// * attempt 3 s: a DynamoDB call takes single-digit milliseconds and the
+///   others tens; a stalled attempt is given up and retried (the SDK's
+///   standard retries, 3 attempts) while there is time left.
+/// * operation 8 s: every attempt and back-off together, leaving 2 s of
+///   the 10 s to answer (and to log) before Lambda would kill the call.
+pub fn aws_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
 pub async fn load_aws() -> SdkConfig {
     let trust_store = TrustStore::empty().with_pem_certificate(AWS_ROOT_CERTIFICATES);
     let http_client = aws_smithy_http_client::Builder::new()
@@ -70,6 +91,7 @@ pub async fn load_aws() -> SdkConfig {
         .build_https();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client)
+        .timeout_config(aws_timeouts())
         .load()
         .await
 }
@@ -89,5 +111,17 @@ mod tests {
         // Building a client parses the store; a broken certificate panics here.
         let aws = load_aws().await;
         let _ = aws_sdk_dynamodb::Client::new(&aws);
+    }
+
+    #[tokio::test]
+    async fn every_aws_call_is_bounded_well_inside_the_lambda_timeout() {
+        let aws = load_aws().await;
+        let timeouts = aws.timeout_config().expect("timeouts are set");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(1)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(3))
+        );
+        assert!(timeouts.operation_timeout() < Some(Duration::from_secs(10)));
     }
 }

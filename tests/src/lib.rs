@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use auth_api::AuthState;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -14,24 +14,19 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use bookings_api::BookingsState;
-use dev_server::Functions;
-use events_api::EventsState;
+use dev_server::identities::{self, LocalAws};
+use dev_server::{Functions, Settings};
 use fake_stripe::FakeStripe;
 use hold_expiry::HoldExpiryState;
 use http_body_util::BodyExt;
+use iam_proxy::{IamProxy, Template, Upstreams};
 use refunds::RefundsState;
 use scheduler::SchedulerState;
 use serde_json::Value;
-use shared::AppState;
 use shared::clock::ManualClock;
 use shared::config::{AppEnv, Config, ScheduleConfig, SignInConfig};
 use shared::config::{MailConfig, PaymentsConfig, Secret, WebhookConfig};
-use shared::mail::Mailer;
 use shared::payments::Payments;
-use shared::queue::{HoldExpiryQueue, RefundQueue};
-use shared::schedules::PublishSchedules;
-use stripe_webhook::WebhookState;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 
@@ -51,8 +46,11 @@ pub struct TestApp {
     pub hold_expiry: HoldExpiryState,
     /// The refund worker, on this app's own refund queue.
     pub refunds: RefundsState,
-    /// The sweep, handing this app's refunds to its own queue.
+    /// The scheduler function (publish orders, the sweep) on its identity,
+    /// handing refunds to this app's own queue.
     pub scheduler: SchedulerState,
+    /// Each function's AWS config: its identity, through the IAM proxy.
+    pub aws: LocalAws,
     pub client_ip: SocketAddr,
     /// Unique per app, so addresses never collide across tests.
     pub tag: String,
@@ -81,6 +79,24 @@ pub struct Options {
     /// holds and events of apps that started even earlier, never those of
     /// tests running at the present time.
     pub clock_start: Option<OffsetDateTime>,
+    /// The functions' policies from this template instead of template.yaml
+    /// (the IAM tests remove a permission from a copy).
+    pub template: Option<Template>,
+}
+
+/// The IAM proxy of this test binary, started at first use.
+fn iam_proxy() -> &'static IamProxy {
+    static PROXY: OnceLock<IamProxy> = OnceLock::new();
+    PROXY.get_or_init(|| {
+        IamProxy::start(Upstreams::from_env().expect("the emulators' endpoints"))
+            .expect("the IAM proxy starts")
+    })
+}
+
+/// template.yaml as deployed, parsed once per test binary.
+pub fn deployed_template() -> &'static Template {
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
+    TEMPLATE.get_or_init(|| identities::read_template().expect("template.yaml parses"))
 }
 
 fn env(name: &str) -> String {
@@ -100,7 +116,6 @@ impl TestApp {
         let clock = Arc::new(ManualClock::starting_at(
             options.clock_start.unwrap_or_else(OffsetDateTime::now_utc),
         ));
-        let aws = shared::state::load_aws().await;
         let config = Config {
             env: AppEnv::Local,
             table_name: env("TABLE_NAME"),
@@ -112,11 +127,6 @@ impl TestApp {
             bootstrap_developer_email: Some(format!("dev-{tag}@example.com")),
             magic_link_limit_per_email: options.limit_per_email.unwrap_or(5),
             magic_link_limit_per_ip: options.limit_per_ip.unwrap_or(30),
-        };
-        let state = AuthState {
-            app: AppState::new(config, &aws, clock.clone()),
-            mailer: Mailer::new(&aws, &sign_in.mail_from),
-            sign_in: Arc::new(sign_in),
         };
         let stripe = FakeStripe::new(STRIPE_WEBHOOK_SECRET, None);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
@@ -134,63 +144,51 @@ impl TestApp {
             frontend_url: "http://localhost:3000".into(),
             mail_from: env("MAIL_FROM"),
         };
-        let expiry_queue = HoldExpiryQueue::new(&aws, &app_queue(&aws, "hold-expiry", &tag).await);
-        let refund_queue = RefundQueue::new(&aws, &app_queue(&aws, "refunds", &tag).await);
-        let mailer = Mailer::new(&aws, &mail.mail_from);
-        let mail = Arc::new(mail);
-        let functions = Functions {
-            auth: state.clone(),
-            bookings: BookingsState {
-                app: state.app.clone(),
-                payments: payments.clone(),
-                expiry: expiry_queue.clone(),
-                refunds: refund_queue.clone(),
-                mailer: mailer.clone(),
-                mail: mail.clone(),
+        // The test's own setup runs unrestricted (the emulators' `test` key).
+        let admin_aws = shared::state::load_aws().await;
+        let queue_url = app_queue(&admin_aws, "hold-expiry", &tag).await;
+        let refund_queue_url = app_queue(&admin_aws, "refunds", &tag).await;
+        let settings = Settings {
+            config,
+            sign_in,
+            mail,
+            payments,
+            webhook: WebhookConfig {
+                signing_secret: Secret::new(STRIPE_WEBHOOK_SECRET),
             },
-            events: EventsState {
-                app: state.app.clone(),
-                schedules: PublishSchedules::new(
-                    &aws,
-                    ScheduleConfig::from_env().expect("schedule settings"),
-                ),
-                refunds: refund_queue.clone(),
-            },
-            hold_expiry: HoldExpiryState {
-                app: state.app.clone(),
-                queue: expiry_queue.clone(),
-            },
-            refunds: RefundsState {
-                app: state.app.clone(),
-                payments: payments.clone(),
-                queue: refund_queue.clone(),
-            },
-            scheduler: SchedulerState {
-                app: state.app.clone(),
-                refunds: refund_queue.clone(),
-            },
-            webhook: WebhookState {
-                app: state.app.clone(),
-                payments,
-                mailer,
-                mail,
-                webhook: Arc::new(WebhookConfig {
-                    signing_secret: Secret::new(STRIPE_WEBHOOK_SECRET),
-                }),
-                refunds: refund_queue,
-            },
+            schedules: ScheduleConfig::from_env().expect("schedule settings"),
+            hold_expiry_queue_url: queue_url,
+            refund_queue_url,
+            clock: clock.clone(),
         };
+        // Each function signs as itself (`local<Function><tag>`) through the
+        // IAM proxy, which checks its calls against its template.yaml policy
+        // resolved against this app's own resources (its queue).
+        let template = options
+            .template
+            .as_ref()
+            .unwrap_or_else(|| deployed_template());
+        let aws = LocalAws::register(
+            iam_proxy(),
+            admin_aws,
+            template,
+            &settings.resources(),
+            &tag,
+        )
+        .expect("template.yaml's policies resolve locally");
+        let functions = Functions::new(settings, &aws);
         // A distinct (never contacted) address per app keeps per-IP limits apart.
         let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();
         let client_ip = SocketAddr::from(([10, bytes[0], bytes[1], bytes[2]], 40000));
         Self {
+            state: functions.auth.clone(),
             hold_expiry: functions.hold_expiry.clone(),
             refunds: functions.refunds.clone(),
             scheduler: functions.scheduler.clone(),
+            aws,
             router: dev_server::app(functions),
             stripe,
             clock,
-            state,
             client_ip,
             tag,
         }

@@ -1,7 +1,11 @@
 //! The whole API in one process, for local development and the integration
 //! tests: every function's routes merged on one router, exactly the code
 //! Lambda runs, plus the merged OpenAPI document; and the two worker loops
-//! that stand in for the SQS event source and the EventBridge sweep.
+//! that stand in for the SQS event source and the EventBridge sweep. Each
+//! function calls AWS as its own identity, checked against its template.yaml
+//! policy by infra/iam-proxy (`identities`).
+
+pub mod identities;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +18,14 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use bookings_api::BookingsState;
 use events_api::EventsState;
 use hold_expiry::HoldExpiryState;
+use identities::{LocalAws, LocalResources};
 use refunds::RefundsState;
 use scheduler::SchedulerState;
-use shared::config::{MailConfig, PaymentsConfig, ScheduleConfig, WebhookConfig};
+use shared::AppState;
+use shared::clock::{SharedClock, SystemClock};
+use shared::config::{
+    Config, MailConfig, PaymentsConfig, ScheduleConfig, SignInConfig, WebhookConfig,
+};
 use shared::domain::schedule::ScheduledJob;
 use shared::mail::Mailer;
 use shared::payments::Payments;
@@ -27,11 +36,14 @@ use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 
-/// Each function's state, sharing one common state (one set of clients).
+/// Each function's state, each with its own AWS identity (`identities`),
+/// so every call is checked against that function's template policy.
 #[derive(Clone)]
 pub struct Functions {
     pub auth: AuthState,
+    pub admin: AppState,
     pub bookings: BookingsState,
+    pub checkin: AppState,
     pub events: EventsState,
     pub hold_expiry: HoldExpiryState,
     pub refunds: RefundsState,
@@ -39,85 +51,153 @@ pub struct Functions {
     pub webhook: WebhookState,
 }
 
-impl Functions {
+/// What the functions read from their environment in Lambda.
+pub struct Settings {
+    pub config: Config,
+    pub sign_in: SignInConfig,
+    pub mail: MailConfig,
+    pub payments: Payments,
+    pub webhook: WebhookConfig,
+    pub schedules: ScheduleConfig,
+    pub hold_expiry_queue_url: String,
+    pub refund_queue_url: String,
+    pub clock: SharedClock,
+}
+
+impl Settings {
     /// From the environment, like each Lambda function at its cold start.
-    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let auth = AuthState::from_env().await?;
-        let aws = shared::state::load_aws().await;
-        let payments = Payments::new(&PaymentsConfig::from_env()?)?;
-        let mail = MailConfig::from_env()?;
-        let expiry = HoldExpiryQueue::from_env(&aws)?;
-        let refunds = RefundQueue::from_env(&aws)?;
-        let mailer = Mailer::new(&aws, &mail.mail_from);
-        let mail = Arc::new(mail);
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         Ok(Self {
+            config: Config::from_env()?,
+            sign_in: SignInConfig::from_env()?,
+            mail: MailConfig::from_env()?,
+            payments: Payments::new(&PaymentsConfig::from_env()?)?,
+            webhook: WebhookConfig::from_env()?,
+            schedules: ScheduleConfig::from_env()?,
+            hold_expiry_queue_url: shared::config::hold_expiry_queue_url(
+                &shared::config::ProcessEnv,
+            )?,
+            refund_queue_url: shared::config::refund_queue_url(&shared::config::ProcessEnv)?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// What the template's references name on this local stack.
+    pub fn resources(&self) -> LocalResources<'_> {
+        LocalResources {
+            table_name: &self.config.table_name,
+            hold_expiry_queue_url: &self.hold_expiry_queue_url,
+            refund_queue_url: &self.refund_queue_url,
+            mail_from: &self.mail.mail_from,
+            schedules: &self.schedules,
+            other_queues: identities::bootstrapped_queues(std::env::vars()),
+        }
+    }
+}
+
+impl Functions {
+    /// Every function as its Lambda `main` builds it, each on its own identity.
+    pub fn new(settings: Settings, aws: &LocalAws) -> Self {
+        let app = |function: &str| {
+            AppState::new(
+                settings.config.clone(),
+                &aws.function(function),
+                settings.clock.clone(),
+            )
+        };
+        let expiry = |function: &str| {
+            HoldExpiryQueue::new(&aws.function(function), &settings.hold_expiry_queue_url)
+        };
+        let refunds =
+            |function: &str| RefundQueue::new(&aws.function(function), &settings.refund_queue_url);
+        let mail = Arc::new(settings.mail.clone());
+        Self {
+            auth: AuthState {
+                app: app(identities::AUTH_API),
+                mailer: Mailer::new(
+                    &aws.function(identities::AUTH_API),
+                    &settings.sign_in.mail_from,
+                ),
+                sign_in: Arc::new(settings.sign_in.clone()),
+            },
+            admin: app(identities::ADMIN_API),
             bookings: BookingsState {
-                app: auth.app.clone(),
-                payments: payments.clone(),
-                expiry: expiry.clone(),
-                refunds: refunds.clone(),
-                mailer: mailer.clone(),
+                app: app(identities::BOOKINGS_API),
+                payments: settings.payments.clone(),
+                expiry: expiry(identities::BOOKINGS_API),
+                refunds: refunds(identities::BOOKINGS_API),
+                mailer: Mailer::new(
+                    &aws.function(identities::BOOKINGS_API),
+                    &settings.mail.mail_from,
+                ),
                 mail: mail.clone(),
             },
+            checkin: app(identities::CHECKIN_API),
             events: EventsState {
-                app: auth.app.clone(),
-                schedules: PublishSchedules::new(&aws, ScheduleConfig::from_env()?),
-                refunds: refunds.clone(),
+                app: app(identities::EVENTS_API),
+                schedules: PublishSchedules::new(
+                    &aws.function(identities::EVENTS_API),
+                    settings.schedules.clone(),
+                ),
+                refunds: refunds(identities::EVENTS_API),
             },
             hold_expiry: HoldExpiryState {
-                app: auth.app.clone(),
-                queue: expiry,
+                app: app(identities::HOLD_EXPIRY),
+                queue: expiry(identities::HOLD_EXPIRY),
             },
             refunds: RefundsState {
-                app: auth.app.clone(),
-                payments: payments.clone(),
-                queue: refunds.clone(),
+                app: app(identities::REFUNDS),
+                payments: settings.payments.clone(),
+                queue: refunds(identities::REFUNDS),
             },
             scheduler: SchedulerState {
-                app: auth.app.clone(),
-                refunds: refunds.clone(),
+                app: app(identities::SCHEDULER),
+                refunds: refunds(identities::SCHEDULER),
             },
             webhook: WebhookState {
-                app: auth.app.clone(),
-                payments,
-                mailer,
+                app: app(identities::STRIPE_WEBHOOK),
+                payments: settings.payments.clone(),
+                mailer: Mailer::new(
+                    &aws.function(identities::STRIPE_WEBHOOK),
+                    &settings.mail.mail_from,
+                ),
                 mail,
-                webhook: Arc::new(WebhookConfig::from_env()?),
-                refunds,
+                webhook: Arc::new(settings.webhook.clone()),
+                refunds: refunds(identities::STRIPE_WEBHOOK),
             },
-            auth,
-        })
+        }
     }
 }
 
 /// Every API function's routes on one router.
 pub fn app(functions: Functions) -> Router {
-    let core = functions.auth.app.clone();
     let routes = auth_api::routes(functions.auth)
-        .merge(admin_api::routes(core.clone()))
+        .merge(admin_api::routes(functions.admin))
         .merge(events_api::routes(functions.events))
         .merge(bookings_api::routes(functions.bookings))
         .merge(stripe_webhook::routes(functions.webhook))
-        .merge(checkin_api::routes(core));
+        .merge(checkin_api::routes(functions.checkin));
     shared::http::finish(routes)
 }
 
 /// Seconds a queue poll waits for a message (SQS long polling).
 const POLL_WAIT_SECONDS: i32 = 5;
 
-/// The SQS event source of hold-expiry, locally.
-pub async fn poll_hold_expiry(state: HoldExpiryState) {
-    let queue = state.queue.0.clone();
-    poll("hold-expiry", &queue, |event| {
+/// The same wait, for the poll's time budget (`LocalAws::event_source`).
+pub const POLL_WAIT: Duration = Duration::from_secs(POLL_WAIT_SECONDS as u64);
+
+/// The SQS event source of hold-expiry, locally (`source`: the queue on
+/// the worker's identity, with room for the long poll).
+pub async fn poll_hold_expiry(state: HoldExpiryState, source: HoldExpiryQueue) {
+    poll("hold-expiry", &source.0, |event| {
         hold_expiry::handle(&state, event)
     })
     .await
 }
 
 /// The SQS event source of the refund worker, locally.
-pub async fn poll_refunds(state: RefundsState) {
-    let queue = state.queue.0.clone();
-    poll("refunds", &queue, |event| refunds::handle(&state, event)).await
+pub async fn poll_refunds(state: RefundsState, source: RefundQueue) {
+    poll("refunds", &source.0, |event| refunds::handle(&state, event)).await
 }
 
 /// An SQS event source, locally: long-polls the queue, hands each batch to
@@ -228,7 +308,6 @@ pub fn openapi() -> OpenApi {
     ] {
         doc.merge(part);
     }
-    shared::error::document_problem_responses(&mut doc);
     doc
 }
 

@@ -1,9 +1,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dev_server::Functions;
+use dev_server::identities::{self, LocalAws};
+use dev_server::{Functions, Settings};
 use fake_stripe::FakeStripe;
+use iam_proxy::{IamProxy, Upstreams};
 use shared::config::LOCAL_STRIPE_WEBHOOK_SECRET;
+use shared::queue::{HoldExpiryQueue, RefundQueue};
 
 /// `dev-server` serves the API and runs the workers; `dev-server openapi`
 /// prints the document.
@@ -24,11 +27,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .and_then(|s| s.parse().ok())
         .filter(|&s| s > 0)
         .unwrap_or(60);
-    let functions = Functions::from_env().await?;
+    let settings = Settings::from_env()?;
+    // Every AWS call goes through the IAM proxy as its function's identity,
+    // checked against template.yaml's policy for it (docs/adr/0002).
+    let proxy = IamProxy::start(Upstreams::from_env()?)?;
+    let aws = LocalAws::register(
+        &proxy,
+        shared::state::load_aws().await,
+        &identities::read_template()?,
+        &settings.resources(),
+        "",
+    )?;
+    tracing::info!(endpoint = %proxy.endpoint(), "IAM proxy checking each function's calls against template.yaml");
+    let poll_source = HoldExpiryQueue::new(
+        &aws.event_source(identities::HOLD_EXPIRY, dev_server::POLL_WAIT),
+        &settings.hold_expiry_queue_url,
+    );
+    let refund_queue_url = settings.refund_queue_url.clone();
+    let functions = Functions::new(settings, &aws);
     // In AWS the HTTP API answers CORS (template.yaml); locally we do.
     let cors = dev_server::cors(&functions.auth.sign_in.frontend_url)?;
-    tokio::spawn(dev_server::poll_hold_expiry(functions.hold_expiry.clone()));
-    tokio::spawn(dev_server::poll_refunds(functions.refunds.clone()));
+    tokio::spawn(dev_server::poll_hold_expiry(
+        functions.hold_expiry.clone(),
+        poll_source,
+    ));
+    let refund_source = RefundQueue::new(
+        &aws.event_source(identities::REFUNDS, dev_server::POLL_WAIT),
+        &refund_queue_url,
+    );
+    tokio::spawn(dev_server::poll_refunds(
+        functions.refunds.clone(),
+        refund_source,
+    ));
     tokio::spawn(dev_server::sweep_every(
         functions.scheduler.clone(),
         Duration::from_secs(sweep_seconds),

@@ -58,6 +58,10 @@ pub enum StoreError {
     TransactionCanceled { reasons: Vec<Cancellation> },
     #[error("throttled by DynamoDB")]
     Throttled,
+    /// DynamoDB did not answer in time, or could not be reached (the SDK's
+    /// timeouts, shared::state::aws_timeouts): worth retrying later, not a bug.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
     #[error("DynamoDB request failed: {0}")]
     Service(String),
     #[error("stored item is malformed: {0}")]
@@ -209,6 +213,14 @@ where
     E: ProvideErrorMetadata + std::error::Error + ConditionItem + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
+    if matches!(
+        err,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+    ) {
+        return StoreError::Unavailable(
+            aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
+        );
+    }
     if let SdkError::ServiceError(service) = &err {
         let inner = service.err();
         if let Some(item) = inner.condition_failed() {
@@ -302,6 +314,14 @@ impl From<StoreError> for crate::error::ApiError {
                 "BUSY",
                 "the service is busy; retry shortly",
             ),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %err, "DynamoDB unavailable");
+                Self::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "a dependency did not answer in time; retry shortly",
+                )
+            }
             StoreError::ConditionFailed { .. } | StoreError::TransactionCanceled { .. } => {
                 Self::conflict("CONFLICT", "the resource changed concurrently; retry")
             }
@@ -314,11 +334,39 @@ impl From<StoreError> for crate::error::ApiError {
 mod tests {
     use super::*;
     use crate::error::ApiError;
+    use aws_sdk_dynamodb::error::ConnectorError;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
 
     #[test]
     fn throttling_is_a_retryable_503_not_a_500() {
         let err: ApiError = StoreError::Throttled.into();
         assert_eq!(err.status, 503);
+    }
+
+    fn classified(err: SdkError<GetItemError, ()>) -> StoreError {
+        classify(err)
+    }
+
+    #[test]
+    fn a_timed_out_call_is_a_503_not_a_500() {
+        let err = classified(SdkError::timeout_error(
+            "operation timeout (all attempts) after 8s",
+        ));
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert_eq!(ApiError::from(err).status, 503);
+    }
+
+    #[test]
+    fn an_unreachable_table_is_a_503_not_a_500() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for failure in [
+            ConnectorError::io(refused.into()),
+            ConnectorError::timeout("connect timeout after 1s".into()),
+        ] {
+            let err = classified(SdkError::dispatch_failure(failure));
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+            assert_eq!(ApiError::from(err).status, 503);
+        }
     }
 
     #[test]

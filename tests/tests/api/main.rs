@@ -8,6 +8,7 @@ mod events;
 mod expiry;
 mod holds;
 mod hostile_input;
+mod iam;
 mod payments;
 mod platform;
 mod refunds;
