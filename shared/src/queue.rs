@@ -132,7 +132,7 @@ impl HoldExpiryQueue {
         now: OffsetDateTime,
     ) -> Result<(), QueueError> {
         let delay = expiry::delay_seconds(message.hold_expires_at, now);
-        self.0.send_json(message, delay as u32).await
+        self.0.send_json(message, delay).await
     }
 }
 
