@@ -30,7 +30,7 @@ export MAIL_FROM
 
 failed=()
 _log "cargo test --workspace $*"
-cargo test --workspace "$@" 2>&1 | tee "$RUN_DIR/test/cargo-test.log" || failed+=("cargo test")
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$RUN_DIR/test/cargo-test.log" || failed+=("cargo test")
 # One closing line for the whole run: cargo prints one per test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
     "$RUN_DIR/test/cargo-test.log" >"$RUN_DIR/test-summary"

@@ -284,6 +284,10 @@ Resources:
                 "HoldExpiryQueue",
                 "http://127.0.0.1:5005/123456789012/hold-expiry-queue",
             )
+            .queue(
+                "RefundQueue",
+                "http://127.0.0.1:5005/123456789012/refund-queue",
+            )
             .resource("PublishScheduleGroup", "publish-schedule-group", &[])
             .arn("PublishScheduleRole", "arn:aws:iam::123456789012:role/r")
             .arn(
