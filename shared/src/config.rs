@@ -468,10 +468,23 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_to_start_without_the_stack_id_its_payments_carry() {
+        let err = PaymentsConfig::from_source(&source(&[("STRIPE_SECRET_KEY", "sk_live_x")]))
+            .unwrap_err();
+        assert_eq!(err, ConfigError::Missing("STACK_ID"));
+        let local = PaymentsConfig::from_source(&source(&[("APP_ENV", "local")])).unwrap();
+        assert_eq!(local.stack_id, "local");
+    }
+
+    #[test]
     fn production_talks_to_stripe_itself_unless_told_otherwise() {
-        let cfg =
-            PaymentsConfig::from_source(&source(&[("STRIPE_SECRET_KEY", "sk_live_x")])).unwrap();
+        let cfg = PaymentsConfig::from_source(&source(&[
+            ("STRIPE_SECRET_KEY", "sk_live_x"),
+            ("STACK_ID", "tickets-prod"),
+        ]))
+        .unwrap();
         assert_eq!(cfg.api_base, "https://api.stripe.com/");
+        assert_eq!(cfg.stack_id, "tickets-prod");
         let local = PaymentsConfig::from_source(&source(&[
             ("APP_ENV", "local"),
             ("STRIPE_API_BASE", "http://127.0.0.1:9999"),

@@ -4,7 +4,10 @@
 //! refund queue takes a message per refund owed and per page of a
 //! cancelled event's refund run.
 
+use std::future::Future;
 use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use aws_sdk_sqs::types::Message;
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,32 @@ pub struct HoldExpiryMessage {
     pub booking_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub hold_expires_at: OffsetDateTime,
+}
+
+/// A worker's batch as its SQS event source hands it over: each message's
+/// body to `handle`, and the ids of those it failed reported back
+/// (ReportBatchItemFailures), so SQS retries just those.
+pub async fn each_message<F, Fut, E>(
+    worker: &str,
+    event: SqsEvent,
+    mut handle: F,
+) -> SqsBatchResponse
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.unwrap_or_default();
+        // Boxed: the workers' futures (a Stripe call's among them) nest
+        // too deep for the compiler's layout query when held inline here.
+        if let Err(err) = Box::pin(handle(message.body.unwrap_or_default())).await {
+            tracing::warn!(worker, message_id = %id, error = %err, "message failed; it will be retried");
+            response.add_failure(id);
+        }
+    }
+    response
 }
 
 /// The body of a refund-queue message: one payment's refund, or one page

@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::AppState;
 use shared::config::ConfigError;
 use shared::domain::expiry::{self, ExpiryStep};
-use shared::queue::{HoldExpiryMessage, HoldExpiryQueue, QueueError};
+use shared::queue::{self, HoldExpiryMessage, HoldExpiryQueue, QueueError};
 use shared::store::StoreError;
 
 #[derive(Clone)]
@@ -41,16 +41,10 @@ enum MessageError {
 
 /// Handles a batch; the ids of messages that failed are reported.
 pub async fn handle(state: &HoldExpiryState, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.unwrap_or_default();
-        let body = message.body.unwrap_or_default();
-        if let Err(err) = handle_message(state, &body).await {
-            tracing::warn!(message_id = %id, error = %err, "hold-expiry message failed; it will be retried");
-            response.add_failure(id);
-        }
-    }
-    response
+    queue::each_message("hold-expiry", event, |body| async move {
+        handle_message(state, &body).await
+    })
+    .await
 }
 
 async fn handle_message(state: &HoldExpiryState, body: &str) -> Result<(), MessageError> {

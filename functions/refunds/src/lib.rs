@@ -15,7 +15,7 @@ use shared::AppState;
 use shared::config::{ConfigError, PaymentsConfig};
 use shared::domain::refund::{self, RefundStatus, RefundStep};
 use shared::payments::{Payments, PaymentsError, RefundRequest};
-use shared::queue::{QueueError, RefundMessage, RefundQueue};
+use shared::queue::{self, QueueError, RefundMessage, RefundQueue};
 use shared::store::StoreError;
 
 #[derive(Clone)]
@@ -63,16 +63,10 @@ pub enum MessageError {
 
 /// Handles a batch; the ids of messages that failed are reported.
 pub async fn handle(state: &RefundsState, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
-        let id = message.message_id.unwrap_or_default();
-        let body = message.body.unwrap_or_default();
-        if let Err(err) = handle_message(state, &body).await {
-            tracing::warn!(message_id = %id, error = %err, "refund message failed; it will be retried");
-            response.add_failure(id);
-        }
-    }
-    response
+    queue::each_message("refunds", event, |body| async move {
+        handle_message(state, &body).await
+    })
+    .await
 }
 
 async fn handle_message(state: &RefundsState, body: &str) -> Result<(), MessageError> {

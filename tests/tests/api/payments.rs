@@ -309,6 +309,54 @@ async fn a_late_payment_for_an_open_event_takes_places_again_if_any_are_left() {
 }
 
 #[tokio::test]
+async fn a_late_payment_for_an_open_event_takes_places_from_any_shard_with_room() {
+    let app = TestApp::spawn().await;
+    // 100 places: two shards of 50.
+    let event = published_event(&app, open(100), 10).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let held = hold(&app, &buyer, &event, json!({ "quantity": 10 })).await;
+    let id = held.body["id"].as_str().unwrap().to_owned();
+    let intent = checked_out(&app, &buyer, &id).await;
+    app.clock.advance(Duration::minutes(30));
+    let store = &app.state.app.store;
+    let lapsed = store.booking(&id).await.unwrap().unwrap();
+    assert!(store.expire_hold(&lapsed, app.clock_now()).await.unwrap());
+    // Others bought the shard it held from down to 5 places.
+    let shard = lapsed.allocations[0].shard;
+    let (client, table) = table().await;
+    client
+        .update_item()
+        .table_name(&table)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("INV#{event}#{shard}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("INV".into()),
+        )
+        .update_expression("SET remaining = :five")
+        .expression_attribute_values(
+            ":five",
+            aws_sdk_dynamodb::types::AttributeValue::N("5".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "confirmed");
+    assert!(app.stripe.refunds().is_empty());
+    let mut remaining = crate::holds::shard_remaining(&event).await;
+    remaining.sort();
+    assert_eq!(
+        remaining,
+        vec![5, 40],
+        "the places came from the shard with room"
+    );
+}
+
+#[tokio::test]
 async fn a_failed_payment_leaves_the_hold_as_it_was() {
     let app = TestApp::spawn().await;
     let (_, buyer, id) = held_units(&app, &["T1"]).await;
@@ -360,6 +408,22 @@ async fn events_of_other_types_are_acknowledged_and_ignored() {
 #[tokio::test]
 async fn with_a_connected_account_the_sale_is_a_destination_charge_minus_the_platform_fee() {
     let app = TestApp::spawn().await;
+    connect_an_account().await;
+    let (_, buyer, id) = held_units(&app, &["T2"]).await;
+    let intent = checked_out(&app, &buyer, &id).await;
+    let intent = app.stripe.payment_intent(&intent).unwrap();
+    assert_eq!(intent["transfer_data"]["destination"], "acct_integration");
+    assert_eq!(
+        intent["application_fee_amount"],
+        30 + 50,
+        "30 + 2.5 % of 2000"
+    );
+    assert_eq!(booking(&app, &buyer, &id).await["fee_cents"], 80);
+}
+
+/// The organizer's connected account, 30 cents + 2.5 % for the platform.
+/// Settings are shared by every app: every test that sets them sets these.
+pub(crate) async fn connect_an_account() {
     let (client, table) = table().await;
     for (key, value) in [
         ("stripe_account_id", json!("acct_integration")),
@@ -382,16 +446,6 @@ async fn with_a_connected_account_the_sale_is_a_destination_charge_minus_the_pla
             .await
             .unwrap();
     }
-    let (_, buyer, id) = held_units(&app, &["T2"]).await;
-    let intent = checked_out(&app, &buyer, &id).await;
-    let intent = app.stripe.payment_intent(&intent).unwrap();
-    assert_eq!(intent["transfer_data"]["destination"], "acct_integration");
-    assert_eq!(
-        intent["application_fee_amount"],
-        30 + 50,
-        "30 + 2.5 % of 2000"
-    );
-    assert_eq!(booking(&app, &buyer, &id).await["fee_cents"], 80);
 }
 
 pub(crate) async fn cancel(app: &TestApp, who: &Session, id: &str) -> Response {

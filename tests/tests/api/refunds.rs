@@ -4,15 +4,15 @@
 
 use axum::http::StatusCode;
 use fake_stripe::Failure;
-use integration_tests::{Options, TestApp, assert_problem, sqs_event, table};
+use integration_tests::{Options, Session, TestApp, assert_problem, sqs_event, table};
 use serde_json::{Value, json};
 use shared::domain::schedule::ScheduledJob;
 use time::{Duration, OffsetDateTime};
 
 use crate::holds::{grid, hold, hold_units, published_event};
 use crate::payments::{
-    booking, cancel, checked_out, checkout, confirmation_mails, dashboard_refund, held_units,
-    paid_units, ticket_count, tickets,
+    booking, cancel, checked_out, checkout, confirmation_mails, connect_an_account,
+    dashboard_refund, held_units, paid_units, ticket_count, tickets,
 };
 
 async fn sweep(app: &TestApp) -> scheduler::Report {
@@ -138,28 +138,7 @@ async fn a_partial_refund_delivered_before_the_success_does_not_stop_the_confirm
 #[tokio::test]
 async fn refunds_of_destination_charges_take_back_the_transfer_and_the_fee() {
     let app = TestApp::spawn().await;
-    let (client, table) = table().await;
-    for (key, value) in [
-        ("stripe_account_id", json!("acct_integration")),
-        ("platform_fee_fixed_cents", json!(30)),
-        ("platform_fee_percent", json!(2.5)),
-    ] {
-        client
-            .put_item()
-            .table_name(&table)
-            .item(
-                "PK",
-                aws_sdk_dynamodb::types::AttributeValue::S("SETTINGS".into()),
-            )
-            .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(key.into()))
-            .item(
-                "value",
-                aws_sdk_dynamodb::types::AttributeValue::S(value.to_string()),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
+    connect_an_account().await;
     let (_, buyer, id, intent) = paid_units(&app).await;
     assert_eq!(
         app.stripe.payment_intent(&intent).unwrap()["transfer_data"]["destination"],
@@ -343,16 +322,22 @@ async fn after_a_late_payment_is_owed_back_a_retried_success_never_confirms_it()
     );
 }
 
+/// A guest's hold of the one table (two seats) of a free event.
+async fn free_hold(app: &TestApp) -> (String, Session, String) {
+    let free = json!({ "mode": "grid", "units": [
+        { "id": "T1", "label": "Table 1", "seats": 2, "price_cents": 0 } ] });
+    let event = published_event(app, free, 10).await;
+    let buyer = app.sign_in(&app.email("guest")).await;
+    let held = hold(app, &buyer, &event, json!({ "units": ["T1"] })).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    let id = held.body["id"].as_str().unwrap().to_owned();
+    (event, buyer, id)
+}
+
 #[tokio::test]
 async fn a_free_booking_is_confirmed_at_checkout_with_tickets_and_mail_without_stripe() {
     let app = TestApp::spawn().await;
-    let free = json!({ "mode": "grid", "units": [
-        { "id": "T1", "label": "Table 1", "seats": 2, "price_cents": 0 } ] });
-    let event = published_event(&app, free, 10).await;
-    let buyer = app.sign_in(&app.email("guest")).await;
-    let held = hold(&app, &buyer, &event, json!({ "units": ["T1"] })).await;
-    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
-    let id = held.body["id"].as_str().unwrap().to_owned();
+    let (_, buyer, id) = free_hold(&app).await;
     let paid = checkout(&app, &buyer, &id).await;
     assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
     assert_eq!(paid.body["payment_intent_id"], Value::Null);
@@ -369,12 +354,7 @@ async fn a_free_booking_is_confirmed_at_checkout_with_tickets_and_mail_without_s
 #[tokio::test]
 async fn a_cancelled_free_booking_is_cancelled_with_nothing_owed() {
     let app = TestApp::spawn().await;
-    let free = json!({ "mode": "grid", "units": [
-        { "id": "T1", "label": "Table 1", "seats": 2, "price_cents": 0 } ] });
-    let event = published_event(&app, free, 10).await;
-    let buyer = app.sign_in(&app.email("guest")).await;
-    let held = hold(&app, &buyer, &event, json!({ "units": ["T1"] })).await;
-    let id = held.body["id"].as_str().unwrap().to_owned();
+    let (event, buyer, id) = free_hold(&app).await;
     checkout(&app, &buyer, &id).await;
     let cancelled = cancel(&app, &buyer, &id).await;
     assert_eq!(
