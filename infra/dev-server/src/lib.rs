@@ -308,6 +308,7 @@ pub fn openapi() -> OpenApi {
     ] {
         doc.merge(part);
     }
+    shared::error::document_problem_responses(&mut doc);
     doc
 }
 
