@@ -215,11 +215,17 @@ async fn purchases_and_cancellations_under_a_failing_stripe_end_with_every_refun
         i64::from(CAPACITY) - confirmed,
         "every place is free or paid for by a confirmed booking, never both"
     );
+    let calls = app.stripe.requests();
+    let failed = calls.iter().filter(|call| call.injected.is_some()).count();
     eprintln!(
-        "chaos: {} bookings, {confirmed} confirmed, {refunded} refunded, {} Stripe calls, {} refunds",
+        "chaos: {} bookings, {confirmed} confirmed, {refunded} refunded; {} Stripe calls, {failed} of them failed or stalled; {} refunds",
         bookings.len(),
-        app.stripe.requests().len(),
+        calls.len(),
         app.stripe.refunds().len()
     );
     assert!(refunded > 0 && confirmed > 0);
+    assert!(
+        failed > 0,
+        "Stripe failed along the way, or this proved nothing"
+    );
 }

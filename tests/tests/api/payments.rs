@@ -120,6 +120,44 @@ async fn checking_out_twice_returns_the_same_payment_intent() {
 }
 
 #[tokio::test]
+async fn a_stalled_stripe_is_a_503_problem_and_checking_out_again_returns_the_same_payment_intent()
+{
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held_units(&app, &["T1"]).await;
+    // Stripe makes the PaymentIntent but its answer never comes in time.
+    app.stripe.fail_next_on(
+        "/v1/payment_intents",
+        1,
+        fake_stripe::Failure::Stall(std::time::Duration::from_secs(30)),
+    );
+    let stalled = checkout(&app, &buyer, &id).await;
+    assert_problem(
+        &stalled,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "PAYMENTS_UNAVAILABLE",
+    );
+    let again = checkout(&app, &buyer, &id).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    let created: Vec<_> = app
+        .stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/payment_intents")
+        .collect();
+    assert_eq!(created.len(), 2);
+    assert_eq!(
+        created[0].idempotency_key, created[1].idempotency_key,
+        "one PaymentIntent however often checkout is called"
+    );
+    assert_eq!(
+        app.stripe
+            .payment_intent(again.body["payment_intent_id"].as_str().unwrap())
+            .unwrap()["metadata"]["booking_id"],
+        id.as_str()
+    );
+}
+
+#[tokio::test]
 async fn an_expired_hold_cannot_be_checked_out() {
     let app = TestApp::spawn().await;
     let (_, _, id) = held_units(&app, &["T1"]).await;
