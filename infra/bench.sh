@@ -34,14 +34,21 @@ export PATH="$VENV/bin:$PATH" # `cargo lambda` is the venv's cargo-lambda
 mkdir -p "$STATE"
 
 # --- the functions --------------------------------------------------------------
-packages=() bins=() non_http=()
+packages=() bins=() triggers=()
 for manifest in functions/*/Cargo.toml; do
     package="$(awk -F'"' '/^\[/ { section = $0 } section == "[package]" && /^name *=/ { print $2; exit }' "$manifest")"
     bin="$(awk -F'"' '/^\[/ { section = $0 } section == "[[bin]]" && /^name *=/ { print $2; exit }' "$manifest")"
     packages+=("$package")
     bins+=("${bin:-$package}")
-    # API functions answer an API Gateway event; the others get an empty SQS batch.
-    grep -q '^lambda_http' "$manifest" || non_http+=("${bin:-$package}")
+    # API functions answer an API Gateway event; queue workers get an (empty)
+    # SQS batch; the scheduler the sweep's EventBridge input.
+    if ! grep -q '^lambda_http' "$manifest"; then
+        if grep -q '^aws_lambda_events' "$manifest"; then
+            triggers+=("${bin:-$package}=sqs")
+        else
+            triggers+=("${bin:-$package}=schedule")
+        fi
+    fi
 done
 ((${#bins[@]})) || {
     _err "no functions/*/Cargo.toml found"
@@ -104,9 +111,9 @@ if [ "$PART" != contention ]; then
     targets=("hello-world=$LAMBDA_DIR/hello-world/bootstrap")
     for bin in "${bins[@]}"; do targets+=("$bin=$LAMBDA_DIR/$bin/bootstrap"); done
     "$BENCH" startup --runs "$RUNS" --log-dir "$STATE" --env-file "$FUNCTION_ENV" \
-        --non-http "$(
+        --triggers "$(
             IFS=,
-            echo "${non_http[*]}"
+            echo "${triggers[*]}"
         )" "${targets[@]}" || failed+=(start-up)
 fi
 

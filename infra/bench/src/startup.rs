@@ -32,7 +32,33 @@ const PROBE_PATH: &str = "/v1/health/live";
 struct Function {
     name: String,
     path: PathBuf,
-    http: bool,
+    trigger: Trigger,
+}
+
+/// What invokes a function in AWS, and so which event it gets here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Trigger {
+    /// API Gateway: an HTTP API request.
+    Http,
+    /// An SQS event source: a batch of messages (empty here).
+    Queue,
+    /// EventBridge Scheduler: the every-minute sweep's input.
+    Schedule,
+}
+
+impl Trigger {
+    fn parse(name: &str, triggers: &str) -> Result<Self, String> {
+        let named = triggers
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(function, _)| *function == name);
+        match named.map(|(_, trigger)| trigger) {
+            None => Ok(Self::Http),
+            Some("sqs") => Ok(Self::Queue),
+            Some("schedule") => Ok(Self::Schedule),
+            Some(other) => Err(format!("{name}: unknown trigger {other:?} (sqs or schedule)")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,7 +99,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
     let log_dir = PathBuf::from(args.get("log-dir", ".".to_owned())?);
     let max_ratio: f64 = args.get("max-ratio", 2.0)?;
     let rss_limit_mib: f64 = args.get("rss-limit-mib", 16.0)?;
-    let non_http: String = args.get("non-http", String::new())?;
+    let triggers: String = args.get("triggers", String::new())?;
     let pause = Duration::from_millis(args.get("pause-ms", 25)?);
     let env = match args.get("env-file", String::new())?.as_str() {
         "" => Vec::new(),
@@ -89,7 +115,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
             Ok(Function {
                 name: name.to_owned(),
                 path: PathBuf::from(path),
-                http: !non_http.split(',').any(|n| n == name),
+                trigger: Trigger::parse(name, &triggers)?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -303,7 +329,7 @@ async fn invoke_once(
     };
     let body = String::from_utf8_lossy(&outcome.body);
     let status = match outcome.kind {
-        Kind::Response if function.http => serde_json::from_str::<serde_json::Value>(&body)
+        Kind::Response if function.trigger == Trigger::Http => serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["statusCode"].as_u64())
             .map_or_else(|| "?".to_owned(), |code| code.to_string()),
@@ -343,11 +369,14 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
         .ok()
 }
 
-/// API functions get an API Gateway HTTP API (payload 2.0) `GET /v1/health/live`;
-/// other functions an empty SQS batch.
+/// Each function gets what its real trigger sends: API functions an API
+/// Gateway HTTP API (payload 2.0) `GET /v1/health/live`, queue workers an
+/// empty SQS batch, the scheduler the sweep's input (template.yaml).
 fn event(function: &Function, request_id: &str) -> serde_json::Value {
-    if !function.http {
-        return json!({ "Records": [] });
+    match function.trigger {
+        Trigger::Http => {}
+        Trigger::Queue => return json!({ "Records": [] }),
+        Trigger::Schedule => return json!({ "sweep": {} }),
     }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
