@@ -92,7 +92,7 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
     let admitted = match (&proxy.behaviour, dynamodb_operation(&service, &call)) {
         (Some(layer), Some(op)) => match layer.admit(&op, &body) {
             Ok(admitted) => Some((layer, admitted)),
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         },
         _ => None,
     };

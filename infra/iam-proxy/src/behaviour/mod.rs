@@ -96,7 +96,7 @@ impl Layer {
 
     /// Lets the DynamoDB operation `op` through, or answers as DynamoDB
     /// would under contention.
-    pub fn admit(&self, op: &str, body: &[u8]) -> Result<Admitted, Response<Body>> {
+    pub fn admit(&self, op: &str, body: &[u8]) -> Result<Admitted, Box<Response<Body>>> {
         let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let Some(touched) = touched(op, &body) else {
             return Ok(Admitted(None));
@@ -107,16 +107,16 @@ impl Layer {
                 Ok(id) => Some(id),
                 Err(conflicts) => {
                     self.transactions_cancelled.fetch_add(1, Ordering::Relaxed);
-                    return Err(answers::cancelled(
+                    return Err(Box::new(answers::cancelled(
                         keys.len(),
                         &conflicts,
                         answers::Reason::TransactionConflict,
-                    ));
+                    )));
                 }
             },
             Writes::Single(keys) if self.in_flight().any_held(keys, now) => {
                 self.writes_refused.fetch_add(1, Ordering::Relaxed);
-                return Err(answers::transaction_conflict());
+                return Err(Box::new(answers::transaction_conflict()));
             }
             _ => None,
         };
@@ -125,14 +125,14 @@ impl Layer {
             if let Err(over) = capacity.consume(&touched.charges, now) {
                 drop(capacity);
                 self.throttled.fetch_add(1, Ordering::Relaxed);
-                return Err(match (&touched.writes, transaction) {
+                return Err(Box::new(match (&touched.writes, transaction) {
                     (Writes::Transaction(keys), Some(id)) => {
                         self.in_flight().end(id, now, now);
                         let items: Vec<usize> = over.iter().filter_map(|c| c.item).collect();
                         answers::cancelled(keys.len(), &items, answers::Reason::Throttling)
                     }
                     _ => answers::throttling(&over[0].partition),
-                });
+                }));
             }
         }
         Ok(Admitted(transaction))
