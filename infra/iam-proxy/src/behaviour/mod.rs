@@ -152,3 +152,104 @@ impl Layer {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn transaction(sks: &[&str]) -> Vec<u8> {
+        let items: Vec<Value> = sks
+            .iter()
+            .map(|sk| {
+                serde_json::json!({ "ConditionCheck": { "TableName": "t",
+                    "Key": { "PK": {"S":"EVENT#1"}, "SK": {"S": sk} } } })
+            })
+            .collect();
+        serde_json::json!({ "TransactItems": items })
+            .to_string()
+            .into_bytes()
+    }
+
+    async fn body_of(response: Response<Body>) -> Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_answered_with_dynamodbs_cancellation_body() {
+        let layer = Layer::new(Behaviour::default());
+        let _first = layer
+            .admit("TransactWriteItems", &transaction(&["EVENT"]))
+            .unwrap();
+        let refused = layer
+            .admit("TransactWriteItems", &transaction(&["UNIT#1", "EVENT"]))
+            .err()
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+        assert_eq!(
+            body_of(*refused).await,
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "CancellationReasons": [
+                    { "Code": "None" },
+                    { "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" },
+                ],
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+            })
+        );
+        assert_eq!(layer.contention().transactions_cancelled, 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_transaction_is_cancelled_with_throttling_errors_and_holds_nothing() {
+        let layer = Layer::new(Behaviour::default());
+        // Each condition check costs 2 WCU on EVENT#1: 500 fill its second.
+        let _full = layer
+            .admit(
+                "TransactWriteItems",
+                &transaction(&(0..500).map(|_| "X").collect::<Vec<_>>()),
+            )
+            .unwrap();
+        let refused = layer
+            .admit("TransactWriteItems", &transaction(&["UNIT#1"]))
+            .err()
+            .unwrap();
+        let body = body_of(*refused).await;
+        assert_eq!(body["CancellationReasons"][0]["Code"], "ThrottlingError");
+        assert_eq!(layer.contention().throttled, 1);
+        // Throttled, it took no item: a write to it meets the capacity
+        // limit, not a conflict.
+        let single = serde_json::json!({ "TableName": "t",
+            "Key": { "PK": {"S":"EVENT#1"}, "SK": {"S":"UNIT#1"} } });
+        let refused = layer
+            .admit("DeleteItem", single.to_string().as_bytes())
+            .err()
+            .unwrap();
+        assert_eq!(
+            body_of(*refused).await["__type"],
+            "com.amazonaws.dynamodb.v20120810#ThrottlingException"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_single_write_to_a_held_item_is_a_transaction_conflict_exception() {
+        let layer = Layer::new(Behaviour::default());
+        let _held = layer
+            .admit("TransactWriteItems", &transaction(&["UNIT#1"]))
+            .unwrap();
+        let write = serde_json::json!({ "TableName": "t",
+            "Key": { "PK": {"S":"EVENT#1"}, "SK": {"S":"UNIT#1"} } });
+        let refused = layer
+            .admit("UpdateItem", write.to_string().as_bytes())
+            .err()
+            .unwrap();
+        assert_eq!(
+            body_of(*refused).await["__type"],
+            "com.amazonaws.dynamodb.v20120810#TransactionConflictException"
+        );
+        let read = serde_json::json!({ "TableName": "t",
+            "Key": { "PK": {"S":"EVENT#1"}, "SK": {"S":"UNIT#1"} } });
+        assert!(layer.admit("GetItem", read.to_string().as_bytes()).is_ok());
+    }
+}
