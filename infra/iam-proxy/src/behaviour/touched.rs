@@ -48,9 +48,10 @@ pub struct Partition {
 pub enum Writes {
     /// TransactWriteItems: every item, in request order.
     Transaction(Vec<ItemKey>),
-    /// PutItem, UpdateItem, DeleteItem (and each BatchWriteItem request).
+    /// PutItem, UpdateItem, DeleteItem.
     Single(Vec<ItemKey>),
-    /// Reads: never blocked (DynamoDB's default reads do not conflict).
+    /// Reads: never blocked (DynamoDB's default reads do not conflict);
+    /// BatchWriteItem (not modelled).
     None,
 }
 
@@ -111,7 +112,6 @@ pub fn touched(op: &str, body: &Value) -> Option<Touched> {
             })
         }
         "BatchWriteItem" => {
-            let mut keys = Vec::new();
             let mut charges = Vec::new();
             for (table, requests) in body.get("RequestItems")?.as_object()? {
                 for request in requests.as_array()? {
@@ -122,13 +122,13 @@ pub fn touched(op: &str, body: &Value) -> Option<Touched> {
                     };
                     let mut part = part.clone();
                     part["TableName"] = Value::String(table.clone());
-                    let write = write_of(op, &part, None)?;
-                    keys.push(write.key);
-                    charges.extend(write.charges);
+                    charges.extend(write_of(op, &part, None)?.charges);
                 }
             }
+            // Capacity only: how a batch meets a transaction in flight
+            // (which of its requests fail, how) is not modelled.
             Some(Touched {
-                writes: Writes::Single(keys),
+                writes: Writes::None,
                 charges,
             })
         }
