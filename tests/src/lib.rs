@@ -19,7 +19,7 @@ use dev_server::{Functions, Settings};
 use fake_stripe::FakeStripe;
 use hold_expiry::HoldExpiryState;
 use http_body_util::BodyExt;
-use iam_proxy::{IamProxy, Template, Upstreams};
+use iam_proxy::{Behaviour, IamProxy, Template, Upstreams};
 use refunds::RefundsState;
 use scheduler::SchedulerState;
 use serde_json::Value;
@@ -82,6 +82,9 @@ pub struct Options {
     /// The functions' policies from this template instead of template.yaml
     /// (the IAM tests remove a permission from a copy).
     pub template: Option<Template>,
+    /// Through the proxy whose DynamoDB conflicts and throttles as on AWS
+    /// (`contention_proxy`), not the plain one.
+    pub contention: bool,
 }
 
 /// The IAM proxy of this test binary, started at first use.
@@ -90,6 +93,20 @@ fn iam_proxy() -> &'static IamProxy {
     PROXY.get_or_init(|| {
         IamProxy::start(Upstreams::from_env().expect("the emulators' endpoints"))
             .expect("the IAM proxy starts")
+    })
+}
+
+/// This test binary's second IAM proxy, with DynamoDB's behaviour under
+/// contention on (docs/adr/0003-local-dynamodb-contention.md), started at
+/// first use. Its counters are shared by the apps using it.
+pub fn contention_proxy() -> &'static IamProxy {
+    static PROXY: OnceLock<IamProxy> = OnceLock::new();
+    PROXY.get_or_init(|| {
+        IamProxy::start_with(
+            Upstreams::from_env().expect("the emulators' endpoints"),
+            Some(Behaviour::default()),
+        )
+        .expect("the contention proxy starts")
     })
 }
 
@@ -168,14 +185,13 @@ impl TestApp {
             .template
             .as_ref()
             .unwrap_or_else(|| deployed_template());
-        let aws = LocalAws::register(
-            iam_proxy(),
-            admin_aws,
-            template,
-            &settings.resources(),
-            &tag,
-        )
-        .expect("template.yaml's policies resolve locally");
+        let proxy = if options.contention {
+            contention_proxy()
+        } else {
+            iam_proxy()
+        };
+        let aws = LocalAws::register(proxy, admin_aws, template, &settings.resources(), &tag)
+            .expect("template.yaml's policies resolve locally");
         let functions = Functions::new(settings, &aws);
         // A distinct (never contacted) address per app keeps per-IP limits apart.
         let bytes = uuid::Uuid::now_v7().as_bytes()[10..13].to_vec();

@@ -4,7 +4,7 @@ use std::time::Duration;
 use dev_server::identities::{self, LocalAws};
 use dev_server::{Functions, Settings};
 use fake_stripe::FakeStripe;
-use iam_proxy::{IamProxy, Upstreams};
+use iam_proxy::{Behaviour, IamProxy, Upstreams};
 use shared::config::LOCAL_STRIPE_WEBHOOK_SECRET;
 use shared::queue::{HoldExpiryQueue, RefundQueue};
 
@@ -29,8 +29,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or(60);
     let settings = Settings::from_env()?;
     // Every AWS call goes through the IAM proxy as its function's identity,
-    // checked against template.yaml's policy for it (docs/adr/0002).
-    let proxy = IamProxy::start(Upstreams::from_env()?)?;
+    // checked against template.yaml's policy for it (docs/adr/0002);
+    // with LOCAL_DDB_CONTENTION=1 DynamoDB also conflicts and throttles as
+    // on AWS (docs/adr/0003).
+    let contention = Behaviour::from_env();
+    let proxy = IamProxy::start_with(Upstreams::from_env()?, contention)?;
+    if contention.is_some() {
+        tracing::info!("DynamoDB transaction conflicts and per-key throughput limits on");
+    }
     let aws = LocalAws::register(
         &proxy,
         shared::state::load_aws().await,

@@ -9,6 +9,7 @@
 //! know is unrestricted. The policy model (`template`, `policy`, `request`)
 //! is plain functions; `proxy` is the HTTP side.
 
+pub mod behaviour;
 mod denied;
 mod intrinsics;
 pub mod locals;
@@ -26,6 +27,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
+pub use behaviour::{Behaviour, Contention};
 pub use locals::Locals;
 pub use policy::Policy;
 pub use template::{Template, TemplateError};
@@ -62,6 +64,7 @@ pub fn access_key_id(function: &str, suffix: &str) -> String {
 pub struct IamProxy {
     addr: SocketAddr,
     principals: Arc<Principals>,
+    behaviour: Option<Arc<behaviour::Layer>>,
 }
 
 impl IamProxy {
@@ -69,11 +72,19 @@ impl IamProxy {
     /// own, so it outlives whichever runtime started it (each integration
     /// test has its own).
     pub fn start(upstreams: Upstreams) -> std::io::Result<Self> {
+        Self::start_with(upstreams, None)
+    }
+
+    /// `start`, answering DynamoDB calls as DynamoDB does under contention
+    /// when `behaviour` is given (transaction conflicts, throttling per
+    /// partition key value; docs/adr/0003-local-dynamodb-contention.md).
+    pub fn start_with(upstreams: Upstreams, behaviour: Option<Behaviour>) -> std::io::Result<Self> {
+        let behaviour = behaviour.map(|b| Arc::new(behaviour::Layer::new(b)));
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let principals: Arc<Principals> = Arc::new(RwLock::new(HashMap::new()));
-        let proxy = Proxy::new(principals.clone(), upstreams);
+        let proxy = Proxy::new(principals.clone(), upstreams, behaviour.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("iam-proxy")
@@ -96,7 +107,19 @@ impl IamProxy {
                     }
                 });
             })?;
-        Ok(Self { addr, principals })
+        Ok(Self {
+            addr,
+            principals,
+            behaviour,
+        })
+    }
+
+    /// What the contention layer refused so far (all zero when it is off).
+    pub fn contention(&self) -> Contention {
+        self.behaviour
+            .as_ref()
+            .map(|layer| layer.contention())
+            .unwrap_or_default()
     }
 
     pub fn endpoint(&self) -> String {

@@ -12,6 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::behaviour::Layer;
 use crate::policy::{Decision, Policy};
 use crate::request::{self, Call};
 use crate::{Upstreams, denied};
@@ -29,14 +30,21 @@ pub struct Proxy {
     pub principals: Arc<Principals>,
     pub upstreams: Arc<Upstreams>,
     pub client: Client<HttpConnector, Full<Bytes>>,
+    /// DynamoDB's behaviour under contention, when switched on.
+    pub behaviour: Option<Arc<Layer>>,
 }
 
 impl Proxy {
-    pub fn new(principals: Arc<Principals>, upstreams: Upstreams) -> Self {
+    pub fn new(
+        principals: Arc<Principals>,
+        upstreams: Upstreams,
+        behaviour: Option<Arc<Layer>>,
+    ) -> Self {
         Self {
             principals,
             upstreams: Arc::new(upstreams),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            behaviour,
         }
     }
 }
@@ -79,6 +87,15 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
         tracing::warn!(function = %principal.function, %service, reason = %refusal, "local IAM check denied a request");
         return denied::response(&service, &refusal);
     }
+    // DynamoDB under contention, for every caller (it is the service's
+    // behaviour, not a permission).
+    let admitted = match (&proxy.behaviour, dynamodb_operation(&service, &call)) {
+        (Some(layer), Some(op)) => match layer.admit(&op, &body) {
+            Ok(admitted) => Some((layer, admitted)),
+            Err(refusal) => return *refusal,
+        },
+        _ => None,
+    };
     let upstream = if service == "dynamodb" {
         &proxy.upstreams.dynamodb
     } else {
@@ -96,13 +113,30 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
     };
     let mut forward = axum::http::Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri;
-    match proxy.client.request(forward).await {
+    let answer = proxy.client.request(forward).await;
+    if let Some((layer, admitted)) = admitted {
+        layer.finish(admitted);
+    }
+    match answer {
         Ok(response) => response.map(Body::new),
         Err(err) => plain(
             StatusCode::BAD_GATEWAY,
             format!("iam-proxy: {upstream}: {err}"),
         ),
     }
+}
+
+/// `PutItem` for `X-Amz-Target: DynamoDB_20120810.PutItem`.
+fn dynamodb_operation(service: &str, call: &Call) -> Option<String> {
+    if service != "dynamodb" {
+        return None;
+    }
+    call.headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("DynamoDB_20120810.")
+        .map(str::to_owned)
 }
 
 /// Why the principal may not make this call, in AWS's words; `None` when

@@ -4,6 +4,7 @@
 mod bad_input;
 mod chaos;
 mod checkin;
+mod contention;
 mod events;
 mod expiry;
 mod holds;
