@@ -3,10 +3,17 @@
 //! (ours, or a client's) never charges or refunds twice, and a time limit
 //! well inside the function's own, so a stalled Stripe is a 503 (or a
 //! refund retried later), never the function timing out.
+//!
+//! Checkout's calls retry Stripe's 429 (its rate limiter) with jittered
+//! backoff within [`backoff::STRIPE`]'s budget; the idempotency key makes
+//! a retried create safe. async-stripe reads `Stripe-Should-Retry` only in
+//! its own retry loop, which makes up its own keys, and its error carries
+//! just the status: so the status decides, a 429 is retried and nothing
+//! else is.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stripe::ApiErrorsCode;
 use stripe::{Client, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
@@ -16,6 +23,7 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::CreateRefund;
 
 use crate::config::PaymentsConfig;
+use crate::domain::backoff::{self, busy_retry_after_secs};
 use crate::domain::payment::{STACK_METADATA_KEY, checkout_idempotency_key};
 use crate::domain::refund::{RefundAttempt, refund_idempotency_key};
 
@@ -23,12 +31,24 @@ use crate::domain::refund::{RefundAttempt, refund_idempotency_key};
 const STRIPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
-#[error("Stripe: {0}")]
-pub struct PaymentsError(String);
+pub enum PaymentsError {
+    /// Stripe's rate limiter still refused (429) when the retry budget was
+    /// spent: the client may come back after `retry_after_secs`.
+    #[error("Stripe: rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// Stripe failed, refused or did not answer in time.
+    #[error("Stripe: {0}")]
+    Unavailable(String),
+}
 
 impl From<StripeError> for PaymentsError {
     fn from(err: StripeError) -> Self {
-        Self(err.to_string())
+        match err {
+            StripeError::Stripe(_, 429) => Self::RateLimited {
+                retry_after_secs: busy_retry_after_secs(rand::random()),
+            },
+            other => Self::Unavailable(other.to_string()),
+        }
     }
 }
 
@@ -88,18 +108,24 @@ impl Payments {
         &self,
         request: &PaymentRequest<'_>,
     ) -> Result<CreatedPayment, PaymentsError> {
-        let mut create = CreatePaymentIntent::new(request.amount_cents, currency(request.currency))
-            .metadata(self.metadata(request.booking_id));
-        if let Some((account, fee_cents)) = request.destination {
-            create = create
-                .transfer_data(CreatePaymentIntentTransferData::new(account))
-                .application_fee_amount(fee_cents);
-        }
-        let intent = create
-            .customize()
-            .request_strategy(idempotent(&checkout_idempotency_key(request.booking_id))?)
-            .send(&self.client);
-        created(within_time(intent).await?)
+        let strategy = idempotent(&checkout_idempotency_key(request.booking_id))?;
+        let intent = retrying_rate_limits(|| {
+            let mut create =
+                CreatePaymentIntent::new(request.amount_cents, currency(request.currency))
+                    .metadata(self.metadata(request.booking_id));
+            if let Some((account, fee_cents)) = request.destination {
+                create = create
+                    .transfer_data(CreatePaymentIntentTransferData::new(account))
+                    .application_fee_amount(fee_cents);
+            }
+            let sent = create
+                .customize()
+                .request_strategy(strategy.clone())
+                .send(&self.client);
+            within_time(sent)
+        })
+        .await?;
+        created(intent)
     }
 
     /// A PaymentIntent made earlier, for its client secret.
@@ -107,9 +133,11 @@ impl Payments {
         &self,
         payment_intent_id: &str,
     ) -> Result<CreatedPayment, PaymentsError> {
-        created(
-            within_time(RetrievePaymentIntent::new(payment_intent_id).send(&self.client)).await?,
-        )
+        let intent = retrying_rate_limits(|| async {
+            within_time(RetrievePaymentIntent::new(payment_intent_id).send(&self.client)).await
+        })
+        .await?;
+        created(intent)
     }
 
     /// Asks for the refund of what is left of the payment (Stripe's
@@ -168,21 +196,52 @@ fn refund_attempt(err: StripeError) -> RefundAttempt {
     }
 }
 
+/// Makes the call, and again after a wait each time Stripe's rate limiter
+/// refuses it, until [`backoff::STRIPE`]'s budget is spent.
+async fn retrying_rate_limits<T, F, Call>(mut call: Call) -> Result<T, PaymentsError>
+where
+    Call: FnMut() -> F,
+    F: Future<Output = Result<T, PaymentsError>>,
+{
+    let started = Instant::now();
+    let mut retry = 0;
+    loop {
+        match call().await {
+            Err(limited @ PaymentsError::RateLimited { .. }) => {
+                let Some(wait) = backoff::STRIPE.delay(retry, started.elapsed(), rand::random())
+                else {
+                    return Err(limited);
+                };
+                tracing::info!(
+                    retry,
+                    wait_ms = wait.as_millis(),
+                    "Stripe rate limited; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                retry += 1;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// A Stripe call that has not answered within [`STRIPE_TIMEOUT`] failed.
 async fn within_time<T>(
     call: impl Future<Output = Result<T, StripeError>>,
 ) -> Result<T, PaymentsError> {
     match tokio::time::timeout(STRIPE_TIMEOUT, call).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(PaymentsError("Stripe did not answer in time".into())),
+        Err(_) => Err(PaymentsError::Unavailable(
+            "Stripe did not answer in time".into(),
+        )),
     }
 }
 
 fn created(intent: stripe_core::PaymentIntent) -> Result<CreatedPayment, PaymentsError> {
     Ok(CreatedPayment {
-        client_secret: intent
-            .client_secret
-            .ok_or_else(|| PaymentsError("the PaymentIntent has no client_secret".into()))?,
+        client_secret: intent.client_secret.ok_or_else(|| {
+            PaymentsError::Unavailable("the PaymentIntent has no client_secret".into())
+        })?,
         payment_intent_id: intent.id.to_string(),
     })
 }
@@ -190,7 +249,7 @@ fn created(intent: stripe_core::PaymentIntent) -> Result<CreatedPayment, Payment
 fn idempotent(key: &str) -> Result<RequestStrategy, PaymentsError> {
     IdempotencyKey::new(key)
         .map(RequestStrategy::Idempotent)
-        .map_err(|e| PaymentsError(e.to_string()))
+        .map_err(|e| PaymentsError::Unavailable(e.to_string()))
 }
 
 fn currency(code: &str) -> stripe_types::Currency {

@@ -29,13 +29,15 @@ pub struct Checkout {
 /// Starts paying for a live hold: the booking's Stripe PaymentIntent, for
 /// the amount the server computed. Calling again returns the same one. A
 /// free booking is confirmed at once, with its tickets and mail, without
-/// Stripe.
+/// Stripe. When Stripe's rate limit holds out past a short retry, the
+/// answer is 503 `PAYMENTS_BUSY` with `retry-after`, and the hold stands.
 #[utoipa::path(post, path = "/v1/bookings/{id}/checkout", operation_id = "checkout", tag = "bookings",
     params(("id" = String, Path, description = "Booking id")), security(("bearer" = [])),
     responses((status = 200, body = Checkout), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "not a live hold (expired, released, paid)", body = shared::error::Problem),
-              (status = 503, description = "Stripe did not answer; try again", body = shared::error::Problem)))]
+              (status = 503, description = "Stripe did not answer (PAYMENTS_UNAVAILABLE), or is at its rate limit (PAYMENTS_BUSY; the hold stands, retry after `retry-after` seconds)", body = shared::error::Problem,
+               headers(("retry-after" = u64, description = "with PAYMENTS_BUSY: seconds to wait before checking out again")))))]
 pub async fn checkout(
     State(state): State<BookingsState>,
     caller: Authenticated,
@@ -163,13 +165,31 @@ async fn new_payment_intent(
     Ok(payment)
 }
 
+/// Nothing was written: the booking is still the same live hold, and
+/// checking out again is safe.
 fn unavailable(booking: &Booking, err: PaymentsError) -> ApiError {
-    tracing::error!(error = %err, booking_id = %booking.id, "Stripe did not answer checkout");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "PAYMENTS_UNAVAILABLE",
-        "the payment provider did not answer; try again",
-    )
+    match err {
+        PaymentsError::RateLimited { retry_after_secs } => {
+            tracing::warn!(booking_id = %booking.id, "Stripe rate limited checkout past the retry budget");
+            let mut busy = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENTS_BUSY",
+                format!(
+                    "the payment provider is busy; your hold stands, try again in {retry_after_secs} s"
+                ),
+            );
+            busy.retry_after_secs = Some(retry_after_secs);
+            busy
+        }
+        PaymentsError::Unavailable(cause) => {
+            tracing::error!(error = %cause, booking_id = %booking.id, "Stripe did not answer checkout");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENTS_UNAVAILABLE",
+                "the payment provider did not answer; try again",
+            )
+        }
+    }
 }
 
 fn not_payable(status: BookingStatus) -> ApiError {

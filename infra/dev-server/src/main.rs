@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use dev_server::identities::{self, LocalAws};
 use dev_server::{Functions, Settings};
-use fake_stripe::FakeStripe;
+use fake_stripe::{FakeStripe, RateLimits};
 use iam_proxy::{Behaviour, IamProxy, Upstreams};
 use shared::config::LOCAL_STRIPE_WEBHOOK_SECRET;
 use shared::queue::{HoldExpiryQueue, RefundQueue};
@@ -70,13 +70,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Duration::from_secs(sweep_seconds),
     ));
     // The fake Stripe answers on this port too (STRIPE_API_BASE points here)
-    // and delivers its webhooks back to it.
+    // and delivers its webhooks back to it, within Stripe's live limits.
     let webhook_secret = std::env::var("STRIPE_WEBHOOK_SECRET")
         .unwrap_or_else(|_| LOCAL_STRIPE_WEBHOOK_SECRET.to_owned());
     let stripe = FakeStripe::new(
         &webhook_secret,
         Some(format!("http://127.0.0.1:{port}/v1/webhooks/stripe")),
-    );
+    )
+    .with_rate_limits(RateLimits::LIVE);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry and refund polls and the sweep running");
     axum::serve(

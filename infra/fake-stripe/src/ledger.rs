@@ -96,6 +96,10 @@ impl Ledger {
         self.intents.get(id).map(Intent::json)
     }
 
+    pub fn intents(&self) -> Vec<Value> {
+        self.intents.values().map(Intent::json).collect()
+    }
+
     /// The customer paid: the PaymentIntent gets its charge (once; a second
     /// call keeps the first charge).
     pub fn succeed(&mut self, payment_intent_id: &str, now: i64) -> Option<Value> {

@@ -21,6 +21,13 @@
 //!   other parameters is a 400 `idempotency_error`. Answers given before the
 //!   endpoint runs are not stored: a bad API key (401), malformed parameters,
 //!   rate limiting (429).
+//! - Rate limits, when set ([`FakeStripe::with_rate_limits`],
+//!   [`RateLimits::LIVE`]; off by default): operations per second per
+//!   account and per endpoint (a method and route: `POST
+//!   /v1/payment_intents` and `GET /v1/payment_intents/{id}` are two),
+//!   counted over a rolling second. A call over either is a 429
+//!   `rate_limit`, answered before anything else (no injected failure is
+//!   used up), recorded with `rate_limited`, and does not count.
 //! - Webhook events signed like Stripe's (`Stripe-Signature`), including
 //!   `charge.refunded` carrying the charge in its current refunded state.
 //!
@@ -38,8 +45,11 @@
 //!   would only test the key's lifetime.)
 //! - Requests with one key are serialized, so a concurrent duplicate gets
 //!   the replay, never Stripe's 409 `idempotency_key_in_use`.
-//! - No accounts: `Stripe-Account` is recorded but not scoped by; keys never
+//! - No accounts: `Stripe-Account` is recorded but not scoped by (nor rate
+//!   limited by: every call counts against one account); keys never
 //!   expire; any `sk_...` key is accepted.
+//! - No concurrency limiter, no `lock_timeout` 429 for concurrent writes to
+//!   one object, and no stricter limits of particular endpoints.
 //! - Unverified against the live API: the absence of a `code` on "no
 //!   successful charge", the exact texts for `reverse_transfer` /
 //!   `refund_application_fee` refusals, 400 (not 404) for an unknown
@@ -52,6 +62,7 @@ mod error;
 mod failures;
 mod idempotency;
 mod ledger;
+mod limits;
 mod params;
 mod record;
 mod routes;
@@ -64,12 +75,14 @@ use axum::Router;
 use serde_json::Value;
 
 pub use failures::Failure;
+pub use limits::RateLimits;
 pub use record::RecordedRequest;
 pub use webhook::Delivery;
 
 use crate::failures::Failures;
 use crate::idempotency::Idempotency;
 use crate::ledger::{Ledger, Metadata, RefundRequest, RefundTarget};
+use crate::limits::Limiter;
 
 #[derive(Clone)]
 pub struct FakeStripe {
@@ -79,6 +92,7 @@ pub struct FakeStripe {
 struct Inner {
     state: Mutex<State>,
     failures: Failures,
+    limiter: Limiter,
     requests: Mutex<Vec<RecordedRequest>>,
     webhook_secret: String,
     /// Where the dev routes deliver webhooks; none in tests, which post the
@@ -105,11 +119,23 @@ impl FakeStripe {
             inner: Arc::new(Inner {
                 state: Mutex::default(),
                 failures: Failures::default(),
+                limiter: Limiter::default(),
                 requests: Mutex::default(),
                 webhook_secret: webhook_secret.to_owned(),
                 webhook_url,
             }),
         }
+    }
+
+    /// The fake with Stripe's rate limits in front of its API.
+    pub fn with_rate_limits(self, limits: RateLimits) -> Self {
+        self.set_rate_limits(Some(limits));
+        self
+    }
+
+    /// From now on `limits` apply (none: no limiting), counted afresh.
+    pub fn set_rate_limits(&self, limits: Option<RateLimits>) {
+        self.inner.limiter.set(limits);
     }
 
     /// Stripe's API (`/v1/...`) and the dev routes (`/dev/stripe/...`).
@@ -123,6 +149,11 @@ impl FakeStripe {
 
     pub fn payment_intent(&self, id: &str) -> Option<Value> {
         self.state().ledger.intent(id)
+    }
+
+    /// Every PaymentIntent made, in no particular order.
+    pub fn payment_intents(&self) -> Vec<Value> {
+        self.state().ledger.intents()
     }
 
     /// The PaymentIntent's charge, once it succeeded.

@@ -15,6 +15,8 @@ pub struct RecordedRequest {
     pub params: Vec<(String, String)>,
     /// The failure this call was answered with, if one was injected.
     pub injected: Option<Failure>,
+    /// Refused by the rate limits with a 429 before anything else.
+    pub rate_limited: bool,
 }
 
 impl RecordedRequest {

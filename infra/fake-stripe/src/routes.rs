@@ -1,8 +1,10 @@
 //! The HTTP face: Stripe's API routes (recorded, failure-injected,
 //! idempotent) and the dev routes that play the customer and the dashboard.
 
+use std::time::Instant;
+
 use axum::body::{Body, Bytes, to_bytes};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -62,8 +64,8 @@ async fn decoded_params(parts: &Parts, body: &Bytes) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Records every API call, then answers it as the injected failure (if
-/// any) says.
+/// Records every API call, then answers it with a 429 if it is over the
+/// rate limits, else as the injected failure (if any) says.
 async fn record_and_inject(
     State(stripe): State<FakeStripe>,
     request: Request,
@@ -73,7 +75,20 @@ async fn record_and_inject(
     let Ok(body) = to_bytes(body, BODY_LIMIT).await else {
         return ApiError::invalid("The request body could not be read.").into_response();
     };
-    let injected = stripe.inner.failures.next(parts.uri.path());
+    let endpoint = format!(
+        "{} {}",
+        parts.method,
+        parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or(parts.uri.path(), MatchedPath::as_str)
+    );
+    let rate_limited = !stripe.inner.limiter.admit(&endpoint, Instant::now());
+    let injected = if rate_limited {
+        None
+    } else {
+        stripe.inner.failures.next(parts.uri.path())
+    };
     let recorded = RecordedRequest {
         method: parts.method.clone(),
         path: parts.uri.path().to_owned(),
@@ -81,8 +96,12 @@ async fn record_and_inject(
         stripe_account: header(&parts.headers, "stripe-account"),
         params: decoded_params(&parts, &body).await,
         injected: injected.clone(),
+        rate_limited,
     };
     stripe.inner.requests.lock().unwrap().push(recorded);
+    if rate_limited {
+        return ApiError::rate_limited().into_response();
+    }
     let request = Request::from_parts(parts, Body::from(body));
     match injected {
         None => next.run(request).await,

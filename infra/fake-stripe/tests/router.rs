@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use fake_stripe::{Failure, FakeStripe};
+use fake_stripe::{Failure, FakeStripe, RateLimits};
 use serde_json::Value;
 use shared::domain::payment::verify_signature;
 use tower::ServiceExt;
@@ -262,6 +262,95 @@ async fn a_rate_limited_call_gets_429_rate_limit_and_changes_nothing() {
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(code(&limited), "rate_limit");
     assert!(stripe.refunds().is_empty());
+}
+
+/// `n` PaymentIntent creates, each under its own key: what they answered.
+async fn create_intents(router: &Router, n: usize) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    for i in 0..n {
+        let form = format!("amount=5000&currency=eur&metadata[booking_id]=b{i}");
+        answers.push(post(router, "/v1/payment_intents", Some(&format!("k{i}")), &form).await);
+    }
+    answers
+}
+
+#[tokio::test]
+async fn the_26th_create_within_a_second_is_a_429_that_creates_nothing() {
+    let stripe = FakeStripe::new(SECRET, None).with_rate_limits(RateLimits::LIVE);
+    let answers = create_intents(&stripe.router(), 26).await;
+    let statuses: Vec<_> = answers.iter().map(|a| a.status).collect();
+    assert!(
+        statuses[..25].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[25], StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(code(&answers[25]), "rate_limit");
+    assert_eq!(answers[25].body["error"]["type"], "invalid_request_error");
+    assert_eq!(stripe.payment_intents().len(), 25);
+    let recorded = stripe.requests();
+    assert_eq!(recorded.len(), 26);
+    assert_eq!(
+        recorded.iter().filter(|r| r.rate_limited).count(),
+        1,
+        "the refused call is recorded as rate limited"
+    );
+    assert!(recorded[25].rate_limited && recorded[25].injected.is_none());
+}
+
+#[tokio::test]
+async fn a_rate_limited_create_is_not_stored_under_its_key() {
+    let stripe = FakeStripe::new(SECRET, None).with_rate_limits(RateLimits {
+        per_account: 100,
+        per_endpoint: 1,
+    });
+    let router = stripe.router();
+    let form = "amount=5000&currency=eur&metadata[booking_id]=b1";
+    let first = post(&router, "/v1/payment_intents", Some("a"), form).await;
+    let limited = post(&router, "/v1/payment_intents", Some("b"), form).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
+    let retried = post(&router, "/v1/payment_intents", Some("b"), form).await;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    assert_eq!(retried.headers.get("idempotent-replayed"), None);
+    assert_ne!(retried.body["id"], first.body["id"]);
+}
+
+#[tokio::test]
+async fn refunds_have_their_own_endpoint_budget() {
+    let stripe = FakeStripe::new(SECRET, None);
+    let intent = paid_intent(&stripe, false).await;
+    stripe.set_rate_limits(Some(RateLimits {
+        per_account: 100,
+        per_endpoint: 2,
+    }));
+    let router = stripe.router();
+    let creates = create_intents(&router, 3).await;
+    assert_eq!(creates[2].status, StatusCode::TOO_MANY_REQUESTS);
+    let refund = post(
+        &router,
+        "/v1/refunds",
+        Some("r"),
+        &format!("payment_intent={intent}"),
+    )
+    .await;
+    assert_eq!(refund.status, StatusCode::OK, "{:?}", refund.body);
+    assert_eq!(stripe.refunds().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limited_call_uses_up_no_injected_failure() {
+    let stripe = FakeStripe::new(SECRET, None).with_rate_limits(RateLimits {
+        per_account: 1,
+        per_endpoint: 1,
+    });
+    let router = stripe.router();
+    stripe.fail_next_on("/v1/payment_intents", 1, Failure::ServerError);
+    create_intents(&router, 2).await;
+    stripe.set_rate_limits(None);
+    let third = create_intents(&router, 1).await;
+    let injected: Vec<_> = stripe.requests().into_iter().map(|r| r.injected).collect();
+    assert_eq!(injected, [Some(Failure::ServerError), None, None]);
+    assert_eq!(third[0].status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Domain rules as plain functions on plain types: no I/O, unit-tested.
 
 pub mod audit;
+pub mod backoff;
 pub mod booking;
 pub mod currency;
 pub mod email;

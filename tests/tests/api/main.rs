@@ -17,4 +17,5 @@ mod roles;
 mod scheduling;
 mod sessions;
 mod sign_in;
+mod stripe_limits;
 mod walk_in;
