@@ -56,7 +56,9 @@ impl Trigger {
             None => Ok(Self::Http),
             Some("sqs") => Ok(Self::Queue),
             Some("schedule") => Ok(Self::Schedule),
-            Some(other) => Err(format!("{name}: unknown trigger {other:?} (sqs or schedule)")),
+            Some(other) => Err(format!(
+                "{name}: unknown trigger {other:?} (sqs or schedule)"
+            )),
         }
     }
 }
@@ -329,10 +331,12 @@ async fn invoke_once(
     };
     let body = String::from_utf8_lossy(&outcome.body);
     let status = match outcome.kind {
-        Kind::Response if function.trigger == Trigger::Http => serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["statusCode"].as_u64())
-            .map_or_else(|| "?".to_owned(), |code| code.to_string()),
+        Kind::Response if function.trigger == Trigger::Http => {
+            serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["statusCode"].as_u64())
+                .map_or_else(|| "?".to_owned(), |code| code.to_string())
+        }
         Kind::Response => "ok".to_owned(),
         kind => return Err(format!("{kind:?}: {body}")),
     };

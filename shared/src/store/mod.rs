@@ -199,11 +199,15 @@ fn build_error(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Service(format!("building request: {err}"))
 }
 
-const THROTTLING_CODES: [&str; 4] = [
+/// Answers that mean "busy, try again": throttling, and a single-item
+/// write that met an item of an in-flight transaction (which the SDK does
+/// not retry by itself). A 503, never a 500.
+const RETRYABLE_CODES: [&str; 5] = [
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "ThrottlingException",
     "LimitExceededException",
+    "TransactionConflictException",
 ];
 
 /// Maps any SDK error to a store error; condition failures are recognised
@@ -229,7 +233,7 @@ where
         if let Some(reasons) = inner.cancellation() {
             return StoreError::TransactionCanceled { reasons };
         }
-        if inner.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+        if inner.code().is_some_and(|c| RETRYABLE_CODES.contains(&c)) {
             return StoreError::Throttled;
         }
     }
@@ -367,6 +371,27 @@ mod tests {
             assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
             assert_eq!(ApiError::from(err).status, 503);
         }
+    }
+
+    #[test]
+    fn a_single_write_meeting_a_transaction_in_flight_is_a_503_not_a_500() {
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        use aws_sdk_dynamodb::types::error::TransactionConflictException;
+        let conflict = TransactionConflictException::builder()
+            .message("Transaction is ongoing for the item")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("TransactionConflictException")
+                    .build(),
+            )
+            .build();
+        let err = classify(SdkError::service_error(
+            UpdateItemError::TransactionConflictException(conflict),
+            (),
+        ));
+        assert!(matches!(err, StoreError::Throttled), "{err:?}");
+        assert_eq!(ApiError::from(err).status, 503);
     }
 
     #[test]

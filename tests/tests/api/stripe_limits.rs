@@ -86,10 +86,11 @@ async fn a_burst_over_stripes_limit_is_paid_or_busy_and_coming_back_after_retry_
         assert!(turned_away["payment_intent_id"].is_null(), "{id}");
         busy.push((buyer, id, retry_after));
     }
+    // How many end busy depends on how the machine spreads the first tries
+    // (usually some); that Stripe limited them, and some got through, does not.
     assert!(
-        !busy.is_empty() && busy.len() < AT_ONCE,
-        "{AT_ONCE} creates at {CREATES_PER_SECOND}/s within 1.5 s of retries: some paid, some busy; {} busy",
-        busy.len()
+        busy.len() < AT_ONCE,
+        "{AT_ONCE} creates at {CREATES_PER_SECOND}/s within 1.5 s of retries: some are paid"
     );
     assert!(app.stripe.requests().iter().any(|r| r.rate_limited));
 
