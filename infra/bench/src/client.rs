@@ -24,6 +24,8 @@ pub struct Reply {
     /// The body as JSON; `Null` when empty, a string when not JSON.
     pub json: Value,
     pub elapsed: Duration,
+    /// The `retry-after` header, in seconds, when the server sent one.
+    pub retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -87,17 +89,23 @@ impl Http {
                 .await
                 .map_err(|e| format!("{what}: {e}"))?;
             let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
             let bytes = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| format!("{what}: reading the body: {e}"))?
                 .to_bytes();
-            Ok::<_, String>((status, bytes))
+            Ok::<_, String>((status, retry_after, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .map_err(|_| format!("{what}: no answer within {REQUEST_TIMEOUT:?}"))??;
+        let (status, retry_after, bytes) =
+            tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+                .await
+                .map_err(|_| format!("{what}: no answer within {REQUEST_TIMEOUT:?}"))??;
         let elapsed = started.elapsed();
         let json = if bytes.is_empty() {
             Value::Null
@@ -109,6 +117,7 @@ impl Http {
             status,
             json,
             elapsed,
+            retry_after,
         })
     }
 }

@@ -448,6 +448,10 @@ async fn purchase_scenario(
     Ok(stats)
 }
 
+/// How often a buyer comes back to a busy checkout (Stripe's 25
+/// PaymentIntents/s, in the dev server's fake, meet 200 buyers at once).
+const CHECKOUT_RETRIES: usize = 20;
+
 /// Hold → checkout → "the customer paid" (the fake Stripe delivers the
 /// signed webhook to the dev server) → the booking's tickets.
 async fn purchase(api: &Http, token: &str, event: &str) -> Result<Flow, String> {
@@ -469,10 +473,22 @@ async fn purchase(api: &Http, token: &str, event: &str) -> Result<Flow, String> 
         .unwrap_or_default()
         .to_owned();
     let path = format!("/v1/bookings/{booking_id}/checkout");
-    let checkout = api
+    // Over Stripe's rate limit, checkout answers PAYMENTS_BUSY while the
+    // hold stands: a real client comes back after `retry-after`.
+    let mut checkout = api
         .send(Method::POST, &path, Some(token), Some(&json!({})))
-        .await?
-        .expect(200, &path)?;
+        .await?;
+    for _ in 0..CHECKOUT_RETRIES {
+        if checkout.code() != "PAYMENTS_BUSY" {
+            break;
+        }
+        let wait = checkout.retry_after.unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        checkout = api
+            .send(Method::POST, &path, Some(token), Some(&json!({})))
+            .await?;
+    }
+    let checkout = checkout.expect(200, &path)?;
     let intent = checkout.json["payment_intent_id"]
         .as_str()
         .unwrap_or_default();
