@@ -486,6 +486,17 @@ pub(crate) async fn connect_an_account() {
     }
 }
 
+/// A developer cancels the event.
+pub(crate) async fn cancel_event(app: &TestApp, event: &str) -> Response {
+    let developer = app.sign_in(&app.developer_email()).await;
+    app.post(
+        &format!("/v1/events/{event}/cancel"),
+        Some(&developer.access_token),
+        json!({}),
+    )
+    .await
+}
+
 pub(crate) async fn cancel(app: &TestApp, who: &Session, id: &str) -> Response {
     app.post(
         &format!("/v1/bookings/{id}/cancel"),
@@ -694,14 +705,7 @@ async fn cancelling_an_event_refunds_its_confirmed_bookings() {
         )
         .await;
     let cash_id = cash.body["id"].as_str().unwrap().to_owned();
-    let developer = app.sign_in(&app.developer_email()).await;
-    let cancelled = app
-        .post(
-            &format!("/v1/events/{event}/cancel"),
-            Some(&developer.access_token),
-            json!({}),
-        )
-        .await;
+    let cancelled = cancel_event(&app, &event).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     assert!(
         app.stripe.refunds().is_empty(),
@@ -719,13 +723,7 @@ async fn cancelling_an_event_refunds_its_confirmed_bookings() {
         "the cash sale is owed back at the door, not through Stripe"
     );
     assert_eq!(refunds[0]["payment_intent"], intent.as_str());
-    let again = app
-        .post(
-            &format!("/v1/events/{event}/cancel"),
-            Some(&developer.access_token),
-            json!({}),
-        )
-        .await;
+    let again = cancel_event(&app, &event).await;
     assert_eq!(again.status, StatusCode::OK);
     app.run_refund_worker(10).await;
     assert_eq!(app.stripe.refunds().len(), 1, "never refunded twice");
@@ -736,13 +734,7 @@ async fn a_payment_for_a_cancelled_event_is_refunded() {
     let app = TestApp::spawn().await;
     let (event, buyer, id) = held_units(&app, &["T1"]).await;
     let intent = checked_out(&app, &buyer, &id).await;
-    let developer = app.sign_in(&app.developer_email()).await;
-    app.post(
-        &format!("/v1/events/{event}/cancel"),
-        Some(&developer.access_token),
-        json!({}),
-    )
-    .await;
+    cancel_event(&app, &event).await;
     assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
     assert_eq!(booking(&app, &buyer, &id).await["status"], "refunded");
     app.run_refund_worker(5).await;

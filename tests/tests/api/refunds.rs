@@ -2,6 +2,8 @@
 //! Stripe confirms; partial refunds recorded; payments of other stacks
 //! ignored; free bookings confirmed without Stripe.
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
 use fake_stripe::Failure;
 use integration_tests::{Options, Session, TestApp, assert_problem, sqs_event, table};
@@ -11,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::holds::{grid, hold, hold_units, published_event};
 use crate::payments::{
-    booking, cancel, checked_out, checkout, confirmation_mails, connect_an_account,
+    booking, cancel, cancel_event, checked_out, checkout, confirmation_mails, connect_an_account,
     dashboard_refund, held_units, paid_units, ticket_count, tickets,
 };
 
@@ -19,6 +21,28 @@ async fn sweep(app: &TestApp) -> scheduler::Report {
     scheduler::handle(&app.scheduler, ScheduledJob::Sweep {})
         .await
         .expect("the sweep runs")
+}
+
+/// The stored refund run of a cancelled event.
+async fn refund_run(
+    event: &str,
+) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let (client, table) = table().await;
+    client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REFUNDRUN#{event}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("RUN".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
 }
 
 async fn unit_state(app: &TestApp, event: &str, unit: usize) -> Value {
@@ -201,12 +225,7 @@ async fn a_payment_confirmed_while_its_event_is_cancelled_is_refunded_not_confir
     let app = TestApp::spawn().await;
     let (event, buyer, id) = held_units(&app, &["T1"]).await;
     let intent = checked_out(&app, &buyer, &id).await;
-    let developer = app.sign_in(&app.developer_email()).await;
-    let cancel_path = format!("/v1/events/{event}/cancel");
-    let (paid, cancelled) = tokio::join!(
-        app.pay(&intent),
-        app.post(&cancel_path, Some(&developer.access_token), json!({}),)
-    );
+    let (paid, cancelled) = tokio::join!(app.pay(&intent), cancel_event(&app, &event));
     assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     app.run_refund_worker(10).await;
@@ -220,51 +239,16 @@ async fn a_payment_confirmed_while_its_event_is_cancelled_is_refunded_not_confir
 async fn an_event_refund_run_ends_only_after_a_second_empty_read() {
     let app = TestApp::spawn().await;
     let (event, _, _, _) = paid_units(&app).await;
-    let developer = app.sign_in(&app.developer_email()).await;
-    app.post(
-        &format!("/v1/events/{event}/cancel"),
-        Some(&developer.access_token),
-        json!({}),
-    )
-    .await;
+    cancel_event(&app, &event).await;
     app.run_refund_worker(10).await;
-    let (client, table) = table().await;
-    let run = client
-        .get_item()
-        .table_name(&table)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("REFUNDRUN#{event}")),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("RUN".into()),
-        )
-        .send()
+    let run = refund_run(&event)
         .await
-        .unwrap()
-        .item
         .expect("the cancellation started a refund run");
     assert!(run.contains_key("GSI3PK"), "still waiting for its recheck");
     let recheck = json!({ "refund": "event", "event_id": event, "recheck": true }).to_string();
     let response = refunds::handle(&app.refunds, sqs_event(&[("m1", recheck)])).await;
     assert!(response.batch_item_failures.is_empty());
-    let run = client
-        .get_item()
-        .table_name(&table)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("REFUNDRUN#{event}")),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("RUN".into()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let run = refund_run(&event).await.unwrap();
     assert!(
         !run.contains_key("GSI3PK"),
         "finished: out of the sweep's index"
@@ -379,14 +363,7 @@ async fn an_event_with_many_paid_bookings_cancels_at_once_and_every_booking_is_r
         assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
         bookings.push((buyer, id));
     }
-    let developer = app.sign_in(&app.developer_email()).await;
-    let cancelled = app
-        .post(
-            &format!("/v1/events/{event}/cancel"),
-            Some(&developer.access_token),
-            json!({}),
-        )
-        .await;
+    let cancelled = cancel_event(&app, &event).await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     assert!(
         app.stripe.refund_requests().is_empty(),
