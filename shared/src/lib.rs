@@ -20,6 +20,7 @@ pub mod mail;
 pub mod payments;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod recent;
 pub mod sale;
 #[cfg(feature = "schedules")]
 pub mod schedules;

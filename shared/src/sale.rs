@@ -7,7 +7,9 @@ use serde_json::json;
 
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::Booking;
+use crate::domain::event::Event;
 use crate::domain::hold::{self, Holder, PlanError, Request, Sale};
+use crate::domain::settings::Settings;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use crate::store::HoldOutcome;
@@ -35,15 +37,11 @@ pub fn request(units: Option<Vec<String>>, quantity: Option<u32>) -> Result<Requ
 
 pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
     let now = app.clock.now();
-    let event = app
-        .store
-        .event(&order.event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))?;
+    let event = event_to_sell(app, &order.event_id).await?;
     let sale = match order.walk_in {
         Some(_) => Sale::WalkIn,
         None => Sale::OnlineHold {
-            hold_minutes: app.store.settings().await?.hold_minutes,
+            hold_minutes: settings(app).await?.hold_minutes,
         },
     };
     let plan = hold::plan(&event, &order.request, sale, now)?;
@@ -66,9 +64,10 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
         HoldOutcome::Taken {
             booking,
             consumed_capacity,
+            attempts,
         } => {
             tracing::info!(booking_id = %booking.id, event_id = %event.id, quantity = booking.quantity,
-                consumed_capacity, "hold created");
+                consumed_capacity, attempts, "hold created");
             Ok(*booking)
         }
         HoldOutcome::UnitsTaken(taken) => Err(units_unavailable(&order.request, &taken)),
@@ -78,6 +77,32 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
             "the event changed or stopped selling meanwhile; reload it and retry",
         )),
     }
+}
+
+/// The event as recently read (shared::recent) once its layout is frozen,
+/// else read now: the first hold's freeze is conditioned on what it read.
+async fn event_to_sell(app: &AppState, id: &str) -> Result<Event, ApiError> {
+    if let Some(event) = app.recent_events.get(id) {
+        return Ok(event);
+    }
+    let event = app
+        .store
+        .event(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    if event.sales_started {
+        app.recent_events.put(id, event.clone());
+    }
+    Ok(event)
+}
+
+async fn settings(app: &AppState) -> Result<Settings, ApiError> {
+    if let Some(settings) = app.recent_settings.get("") {
+        return Ok(settings);
+    }
+    let settings = app.store.settings().await?;
+    app.recent_settings.put("", settings.clone());
+    Ok(settings)
 }
 
 fn units_unavailable(request: &Request, taken: &[String]) -> ApiError {

@@ -10,8 +10,17 @@ use crate::auth::AccessTokens;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
+use crate::domain::event::Event;
+use crate::domain::settings::Settings;
 use crate::domain::ticket::TicketKey;
+use crate::recent::Recent;
 use crate::store::Store;
+
+/// How long a process reuses an on-sale event it read (shared::recent).
+const RECENT_EVENT_TTL: Duration = Duration::from_secs(1);
+/// How long a process reuses the settings it read: a change takes effect
+/// everywhere within this.
+const RECENT_SETTINGS_TTL: Duration = Duration::from_secs(2);
 
 /// What every API function holds: built once per cold start, cloned cheaply
 /// into each request.
@@ -23,6 +32,9 @@ pub struct AppState {
     pub tokens: Arc<AccessTokens>,
     pub cursors: CursorKey,
     pub ticket_key: TicketKey,
+    /// Events on sale with a frozen layout, as the sell path last read them.
+    pub recent_events: Arc<Recent<Event>>,
+    pub recent_settings: Arc<Recent<Settings>>,
 }
 
 impl AppState {
@@ -38,6 +50,8 @@ impl AppState {
             tokens,
             cursors,
             ticket_key,
+            recent_events: Arc::new(Recent::new(RECENT_EVENT_TTL)),
+            recent_settings: Arc::new(Recent::new(RECENT_SETTINGS_TTL)),
         }
     }
 

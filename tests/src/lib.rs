@@ -555,25 +555,32 @@ pub async fn table() -> (aws_sdk_dynamodb::Client, String) {
 }
 
 /// Stored inventory shards of an event: shard number → (remaining, capacity).
-/// Signed, so a negative count would show rather than fail to parse.
+/// Only shards a hold touched are stored (the others are full); they sit
+/// in their group's GSI2 partition `PLACES#<event>#<group>`, at most 32
+/// groups (domain::event::shard_group_count). Signed, so a negative count
+/// would show rather than fail to parse.
 pub async fn stored_shards(event_id: &str) -> BTreeMap<u32, (i64, i64)> {
     let (client, table) = table().await;
     let mut shards = BTreeMap::new();
-    // 16 is the most shards an event gets (domain::event::shard_count).
-    for shard in 0..16 {
-        let item = client
-            .get_item()
+    for group in 0..32 {
+        let out = client
+            .query()
             .table_name(&table)
-            .key("PK", AttributeValue::S(format!("INV#{event_id}#{shard}")))
-            .key("SK", AttributeValue::S("INV".into()))
-            .consistent_read(true)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("PLACES#{event_id}#{group}")),
+            )
             .send()
             .await
-            .unwrap()
-            .item;
-        if let Some(item) = item {
-            let number = |name: &str| item[name].as_n().unwrap().parse().unwrap();
-            shards.insert(shard, (number("remaining"), number("capacity")));
+            .unwrap();
+        for item in out.items() {
+            let number = |name: &str| item[name].as_n().unwrap().parse::<i64>().unwrap();
+            shards.insert(
+                number("shard") as u32,
+                (number("remaining"), number("capacity")),
+            );
         }
     }
     shards

@@ -106,18 +106,39 @@ pub struct Event {
     pub sales_started: bool,
 }
 
-/// Open-mode capacity is split over this many inventory shards, each its own
-/// partition, so a hot event is not limited by one partition's write rate.
-/// Small events get a few shards too, so the multi-shard path is always used.
+/// Places per open-mode inventory shard. Each shard is its own item and
+/// partition key, so concurrent holds rarely meet on one: at 4,000 holds/s
+/// over the 5,000 shards of a 50,000-place event, a shard is in a
+/// transaction about once a second (docs/holds.md).
+pub const PLACES_PER_SHARD: u32 = 10;
+/// Beyond this, shards hold more places instead of growing in number.
+pub const MAX_SHARDS: u32 = 10_000;
+
+/// How many inventory shards hold an open layout's capacity.
 pub fn shard_count(capacity: u32) -> u32 {
-    capacity.div_ceil(50).clamp(1, 16)
+    capacity.div_ceil(PLACES_PER_SHARD).clamp(1, MAX_SHARDS)
 }
 
-/// How `capacity` is spread over `shards`: as even as possible, earlier
-/// shards taking the remainder.
-pub fn shard_capacities(capacity: u32, shards: u32) -> Vec<u32> {
-    let (base, extra) = (capacity / shards, capacity % shards);
-    (0..shards).map(|i| base + u32::from(i < extra)).collect()
+/// Shards are read in groups (one GSI2 partition each): a hold reads one
+/// group, not every shard. About this many shards per group, at most
+/// `MAX_SHARD_GROUPS` groups.
+const SHARDS_PER_GROUP: u32 = 64;
+const MAX_SHARD_GROUPS: u32 = 32;
+
+pub fn shard_group_count(shards: u32) -> u32 {
+    shards.div_ceil(SHARDS_PER_GROUP).clamp(1, MAX_SHARD_GROUPS)
+}
+
+/// The group a shard is read in.
+pub fn shard_group(shard: u32, groups: u32) -> u32 {
+    shard % groups.max(1)
+}
+
+/// A shard's share of `capacity` over `shards`: as even as possible,
+/// earlier shards taking the remainder.
+pub fn shard_capacity(capacity: u32, shards: u32, shard: u32) -> u32 {
+    let shards = shards.max(1);
+    capacity / shards + u32::from(shard < capacity % shards)
 }
 
 /// A new event id: UUIDv7, so ids sort by creation time.
@@ -1279,20 +1300,35 @@ mod tests {
     }
 
     #[test]
-    fn small_events_get_a_few_shards_and_hot_ones_at_most_16() {
+    fn an_events_places_come_in_shards_of_ten_up_to_ten_thousand_shards() {
         assert_eq!(shard_count(1), 1);
-        assert_eq!(shard_count(100), 2);
-        assert_eq!(shard_count(1_000_000), 16);
+        assert_eq!(shard_count(100), 10);
+        assert_eq!(shard_count(50_000), 5_000);
+        assert_eq!(shard_count(1_000_000), MAX_SHARDS);
     }
 
     #[test]
     fn shard_capacities_add_up_to_the_capacity() {
-        for (capacity, shards) in [(100, 2), (101, 3), (7, 16), (1_000_000, 16)] {
-            let caps = shard_capacities(capacity, shards);
-            assert_eq!(caps.len(), shards as usize);
+        for (capacity, shards) in [(100, 2), (101, 3), (7, 16), (1_000_000, MAX_SHARDS)] {
+            let caps: Vec<u32> = (0..shards)
+                .map(|shard| shard_capacity(capacity, shards, shard))
+                .collect();
             assert_eq!(caps.iter().sum::<u32>(), capacity);
             assert!(caps.iter().max().unwrap() - caps.iter().min().unwrap() <= 1);
         }
+    }
+
+    #[test]
+    fn shards_are_read_in_at_most_32_even_groups() {
+        assert_eq!(shard_group_count(10), 1);
+        assert_eq!(shard_group_count(5_000), 32);
+        let groups = shard_group_count(200);
+        assert_eq!(groups, 4);
+        let mut per_group = vec![0; groups as usize];
+        for shard in 0..200 {
+            per_group[shard_group(shard, groups) as usize] += 1;
+        }
+        assert_eq!(per_group, [50, 50, 50, 50]);
     }
 
     #[test]

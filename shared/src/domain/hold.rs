@@ -2,12 +2,12 @@
 //! event alone, before any write. Amounts always come from the layout, never
 //! from the client.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use time::{Duration, OffsetDateTime};
 
 use super::booking::{Allocation, Booking, BookingSource, BookingStatus};
-use super::event::{Event, EventStatus, Layout};
+use super::event::{Event, EventStatus, Layout, shard_capacity, shard_group_count};
 
 /// What a client asks for: named units (grid) or a quantity (open).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +191,29 @@ fn check_on_sale(event: &Event, sale: Sale, now: OffsetDateTime) -> Result<(), P
     Ok(())
 }
 
+/// Places left per shard of an open layout, from the shards holds have
+/// touched (`touched`: shard → remaining); a shard no hold touched yet is
+/// still full. With `group`, only that group's shards.
+pub fn places_left(
+    capacity: u32,
+    shards: u32,
+    group: Option<u32>,
+    touched: &HashMap<u32, u32>,
+) -> Vec<(u32, u32)> {
+    let groups = shard_group_count(shards);
+    let (first, step) = match group {
+        Some(group) => (group, groups),
+        None => (0, 1),
+    };
+    (first..shards)
+        .step_by(step as usize)
+        .map(|shard| {
+            let full = shard_capacity(capacity, shards, shard);
+            (shard, touched.get(&shard).copied().unwrap_or(full))
+        })
+        .collect()
+}
+
 /// Where to take `quantity` places from, given each shard's remaining count:
 /// one shard when any can serve it alone (starting at `start`, so concurrent
 /// buyers spread over shards), else the fewest shards, largest first. `None`
@@ -231,7 +254,32 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::Unit;
+    use crate::domain::event::{Unit, shard_group};
+
+    #[test]
+    fn untouched_shards_are_full_and_touched_ones_keep_what_is_left() {
+        let touched = HashMap::from([(1, 0), (2, 4)]);
+        assert_eq!(
+            places_left(35, 4, None, &touched),
+            [(0, 9), (1, 0), (2, 4), (3, 8)]
+        );
+    }
+
+    #[test]
+    fn a_groups_places_are_those_of_its_own_shards() {
+        let shards = 200;
+        let groups = shard_group_count(shards);
+        let touched = HashMap::from([(1, 3)]);
+        let group = places_left(2_000, shards, Some(1), &touched);
+        assert_eq!(group.len(), (shards / groups) as usize);
+        assert!(
+            group
+                .iter()
+                .all(|&(shard, _)| shard_group(shard, groups) == 1)
+        );
+        assert_eq!(group[0], (1, 3));
+        assert_eq!(group[1], (1 + groups, 10));
+    }
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()

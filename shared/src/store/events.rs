@@ -1,12 +1,11 @@
-//! Events: the `EVENT#<id>/META` item, its open-mode inventory shards and
-//! the listing on GSI1 (`EVENTS#<status>`, sorted by `<starts_at>#<id>`).
+//! Events: the `EVENT#<id>/META` item and the listing on GSI1 (`EVENTS#<status>`, sorted by `<starts_at>#<id>`).
 //! Every change is one transaction with its audit entry, conditioned on the
 //! `updated_at` it was based on.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
 
@@ -14,14 +13,14 @@ use super::audit::audit_item;
 use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, GSI3, GSI3PK, GSI3SK, PK, SK, epoch_sort_key};
 use super::paging::Page;
-use super::{Item, Store, StoreError, build_error, classify, condition_failed_at, is_transient};
+use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
-use crate::domain::event::{self, Event, EventStatus, Layout, shard_capacities};
+use crate::domain::event::{self, Event, EventStatus};
 use crate::domain::id::is_plausible_id;
 
-/// Set by the first hold (store/holds.rs); while present, what holds priced
-/// from (layout, currency) may not change.
+/// Set before the first hold (`freeze_sales`); while present, what holds
+/// priced from (layout, currency) may not change.
 const SALES_STARTED: &str = "sales_started";
 
 /// A change to an event as decided by the domain rules: `after` replaces
@@ -69,8 +68,9 @@ impl Store {
             .transpose()
     }
 
-    /// Creates the event, its inventory shards (open layouts) and the audit
-    /// entry in one transaction.
+    /// Creates the event and its audit entry in one transaction. Open
+    /// layouts' shards are created by the holds that first touch them
+    /// (store/inventory.rs).
     pub async fn create_event(&self, event: &Event, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut item = event_key(&event.id);
         item.extend(present(event_attributes(event)?));
@@ -79,25 +79,39 @@ impl Store {
             ("created_at".into(), s(rfc3339(event.created_at))),
             ("layout_version".into(), n(1)),
         ]);
-        let mut writes = vec![self.create(item)?];
-        for (shard, capacity) in shards(event) {
-            writes.push(self.create(shard_item(&event.id, shard, capacity))?);
-        }
-        writes.push(self.create(audit_item(audit))?);
-        self.client
-            .transact_write_items()
-            .client_request_token(super::request_token())
-            .set_transact_items(Some(writes))
+        let writes = vec![self.create(item)?, self.create(audit_item(audit))?];
+        self.transact(writes).await?;
+        Ok(())
+    }
+
+    /// Freezes what holds price from (layout, currency) before the first
+    /// hold, on condition that the event is still on sale as read. Its own
+    /// write, not part of any hold's transaction, so holds never contend on
+    /// the event item. `false` when the event changed since it was read.
+    pub async fn freeze_sales(&self, event: &Event) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::event(&event.id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #sales_started = :true")
+            .condition_expression("#status = :published AND updated_at = :read_at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#sales_started", SALES_STARTED)
+            .expression_attribute_values(":published", s("published"))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":read_at", s(rfc3339(event.updated_at)))
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify);
+        super::applied(result)
     }
 
     /// Replaces the stored `before` with `after` (any field, status
     /// included) and writes the audit entry, in one transaction. A new
-    /// layout or currency also needs no sales yet; a new open layout gets
-    /// fresh shards in the same transaction.
+    /// layout or currency also needs no sales yet (so no unit or shard was
+    /// written: they come with the first hold).
     pub async fn save_event(&self, change: EventChange<'_>) -> Result<EventSaved, StoreError> {
         let EventChange {
             before,
@@ -106,24 +120,13 @@ impl Store {
         } = change;
         let relayout = after.sells_differently_from(before);
         let mut writes = vec![self.event_update(before, after, relayout)?];
-        if before.layout != after.layout {
-            writes.extend(self.shards_replaced(before, after)?);
-        }
         // A cancellation owes every confirmed booking its money back: the
         // refund run starts in the same transaction (store/refunds.rs).
         if after.status == EventStatus::Cancelled && before.status != EventStatus::Cancelled {
             writes.push(self.refund_run_started(&after.id, after.updated_at)?);
         }
         writes.push(self.create(audit_item(&audit))?);
-        let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(super::request_token())
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-            .map_err(classify);
-        match result {
+        match self.transact(writes).await {
             Ok(_) => Ok(EventSaved::Saved),
             Err(StoreError::TransactionCanceled { reasons })
                 if condition_failed_at(&reasons, 0) =>
@@ -137,10 +140,6 @@ impl Store {
                 } else {
                     EventSaved::Stale
                 })
-            }
-            // Another transaction held the item: decide again on what it wrote.
-            Err(err @ StoreError::TransactionCanceled { .. }) if is_transient(&err) => {
-                Ok(EventSaved::Stale)
             }
             Err(err) => Err(err),
         }
@@ -280,63 +279,11 @@ impl Store {
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
-
-    /// The old layout's shards go, the new one's come, at full capacity:
-    /// nothing was sold yet (the META condition in the same transaction).
-    /// A shard number in both is overwritten, as one transaction may not
-    /// touch an item twice.
-    fn shards_replaced(
-        &self,
-        before: &Event,
-        after: &Event,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let new: Vec<(u32, u32)> = shards(after).collect();
-        let mut writes = Vec::new();
-        for (shard, capacity) in &new {
-            let put = Put::builder()
-                .table_name(self.table_name())
-                .set_item(Some(shard_item(&after.id, *shard, *capacity)))
-                .build()
-                .map_err(build_error)?;
-            writes.push(TransactWriteItem::builder().put(put).build());
-        }
-        for shard in new.len() as u32..before.shard_count {
-            let (pk, sk) = keys::inventory_shard(&before.id, shard);
-            let delete = Delete::builder()
-                .table_name(self.table_name())
-                .set_key(Some(key(pk, sk)))
-                .build()
-                .map_err(build_error)?;
-            writes.push(TransactWriteItem::builder().delete(delete).build());
-        }
-        Ok(writes)
-    }
 }
 
 fn event_key(id: &str) -> Item {
     let (pk, sk) = keys::event(id);
     key(pk, sk)
-}
-
-/// Shard numbers and capacities of an open layout; none for a grid.
-fn shards(event: &Event) -> impl Iterator<Item = (u32, u32)> {
-    let capacities = match event.layout {
-        Layout::Open { capacity, .. } if event.shard_count > 0 => {
-            shard_capacities(capacity, event.shard_count)
-        }
-        _ => Vec::new(),
-    };
-    (0..).zip(capacities)
-}
-
-fn shard_item(event_id: &str, shard: u32, capacity: u32) -> Item {
-    let (pk, sk) = keys::inventory_shard(event_id, shard);
-    let mut item = key(pk, sk);
-    item.extend([
-        ("remaining".into(), n(capacity.into())),
-        ("capacity".into(), n(capacity.into())),
-    ]);
-    item
 }
 
 /// The attributes an event change may set; `None` means removed. Keys,
@@ -488,16 +435,6 @@ mod tests {
         assert_eq!(get_s(&item, GSI1PK).unwrap(), "EVENTS#draft");
         assert_eq!(get_s(&item, GSI1SK).unwrap(), "2030-02-01T19:00:00Z#e1");
         assert_eq!(get_s(&item, "search").unwrap(), "gala\nhall\na night");
-    }
-
-    #[test]
-    fn open_layouts_spread_capacity_over_shards_and_grids_have_none() {
-        let open = event(json!({ "mode": "open", "capacity": 101, "price_cents": 0 }));
-        let spread: Vec<_> = shards(&open).collect();
-        assert_eq!(spread, [(0, 34), (1, 34), (2, 33)]);
-        let grid = event(json!({ "mode": "grid", "units": [
-            { "id": "T1", "label": "Table 1", "seats": 8, "price_cents": 100 } ] }));
-        assert_eq!(shards(&grid).count(), 0);
     }
 
     #[test]

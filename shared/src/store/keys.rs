@@ -49,15 +49,63 @@ pub fn events_index_pk(status: &str) -> String {
     format!("EVENTS#{status}")
 }
 
-/// A grid unit's state lives beside its event.
+/// A grid event's units are spread over this many partition keys, so an
+/// on-sale's unit writes do not all land on one (docs/holds.md).
+pub const UNIT_BUCKETS: u32 = 16;
+
+/// A grid unit's state, in its bucket of the event's units.
 pub fn unit(event_id: &str, unit_id: &str) -> (String, String) {
-    (format!("EVENT#{event_id}"), format!("UNIT#{unit_id}"))
+    (
+        format!("UNITS#{event_id}#{}", spread(unit_id, UNIT_BUCKETS)),
+        format!("UNIT#{unit_id}"),
+    )
+}
+
+/// Every bucket of an event's units (for availability).
+pub fn unit_buckets(event_id: &str) -> impl Iterator<Item = String> {
+    (0..UNIT_BUCKETS).map(move |bucket| format!("UNITS#{event_id}#{bucket}"))
 }
 
 /// Each open-mode inventory shard is its own partition key, so shards spread
 /// writes over partitions.
 pub fn inventory_shard(event_id: &str, shard: u32) -> (String, String) {
     (format!("INV#{event_id}#{shard}"), "INV".into())
+}
+
+/// The GSI2 partition of a shard's group: a hold reads one group's shards
+/// instead of every shard of the event.
+pub fn shard_group_pk(event_id: &str, group: u32) -> String {
+    format!("PLACES#{event_id}#{group}")
+}
+
+/// A shard's place in its group, in shard order.
+pub fn shard_group_sk(shard: u32) -> String {
+    format!("{shard:06}")
+}
+
+/// A user's bookings in GSI1, newest first.
+pub fn user_bookings_pk(user_id: &str) -> String {
+    format!("USERBOOKINGS#{user_id}")
+}
+
+/// A confirmed booking's place in GSI2: its event's confirmed bookings
+/// (refunded when the event is cancelled).
+pub fn booked_pk(event_id: &str) -> String {
+    format!("BOOKED#{event_id}")
+}
+
+/// An event's held bookings sit in GSI2 by expiry, spread over this many
+/// partition keys so an on-sale's holds do not all write one.
+pub const HELD_SHARDS: u32 = 16;
+
+/// The GSI2 partition of a held booking (lapsed holds of its event).
+pub fn held_pk(event_id: &str, booking_id: &str) -> String {
+    format!("HELD#{event_id}#{}", spread(booking_id, HELD_SHARDS))
+}
+
+/// Every GSI2 partition of an event's held bookings.
+pub fn held_pks(event_id: &str) -> impl Iterator<Item = String> {
+    (0..HELD_SHARDS).map(move |shard| format!("HELD#{event_id}#{shard}"))
 }
 
 pub fn booking(id: &str) -> (String, String) {
@@ -103,8 +151,9 @@ pub fn due_by(epoch: i64) -> String {
 }
 
 /// Held bookings of all events sit in GSI3 by expiry, for the sweep, spread
-/// over this many partition keys so busy on-sales do not all write one.
-pub const EXPIRING_SHARDS: u32 = 4;
+/// over this many partition keys so busy on-sales do not all write one
+/// (docs/holds.md: 10,000 seats/s is about 4,000 holds/s, 125 WCU/s each).
+pub const EXPIRING_SHARDS: u32 = 32;
 
 pub fn expiring_pk(shard: u32) -> String {
     format!("EXPIRING#{shard}")
@@ -173,6 +222,17 @@ mod tests {
     }
 
     #[test]
+    fn an_events_units_and_holds_spread_over_their_buckets() {
+        let (pk, sk) = unit("e1", "A-12");
+        assert!(unit_buckets("e1").any(|bucket| bucket == pk), "{pk}");
+        assert_eq!(sk, "UNIT#A-12");
+        assert!(held_pks("e1").any(|held| held == held_pk("e1", "b1")));
+        let used: std::collections::HashSet<String> =
+            (0..200).map(|i| unit("e1", &format!("S{i}")).0).collect();
+        assert_eq!(used.len(), UNIT_BUCKETS as usize);
+    }
+
+    #[test]
     fn the_expiry_shard_is_stable_and_spreads_bookings() {
         // FNV-1a 32 of "a" is 0xe40c292c; pinned so the hash cannot drift.
         assert_eq!(expiring_shard("a"), 0xe40c_292c % EXPIRING_SHARDS);
@@ -180,6 +240,6 @@ mod tests {
         for i in 0..400 {
             used[expiring_shard(&format!("0190d5a4-7b8c-7def-8123-{i:012}")) as usize] += 1;
         }
-        assert!(used.iter().all(|&n| n > 50), "{used:?}");
+        assert!(used.iter().all(|&n| n > 5), "{used:?}");
     }
 }

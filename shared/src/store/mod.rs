@@ -4,8 +4,10 @@
 //! back as a typed error, never a string.
 
 mod audit;
+mod bookings;
 mod events;
 mod holds;
+mod inventory;
 mod item;
 mod keys;
 mod limits;
@@ -14,6 +16,7 @@ mod payments;
 mod refunds;
 mod sessions;
 mod tickets;
+mod transact;
 mod users;
 
 use std::collections::HashMap;
@@ -25,7 +28,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
 pub use events::{EventChange, EventQuery, EventSaved};
-pub use holds::{Availability, HoldOutcome, UnitState, is_transient};
+pub use holds::HoldOutcome;
+pub use inventory::{Availability, UnitState};
 pub use paging::Page;
 pub use payments::{ConfirmOutcome, Payment};
 pub use refunds::{DueRefund, RefundJob, RefundOrder, RefundRecorded};
@@ -58,6 +62,9 @@ pub enum StoreError {
     TransactionCanceled { reasons: Vec<Cancellation> },
     #[error("throttled by DynamoDB")]
     Throttled,
+    /// Transactions kept meeting others on the same items, retries included.
+    #[error("transaction conflicts persisted")]
+    Contended,
     /// DynamoDB did not answer in time, or could not be reached (the SDK's
     /// timeouts, shared::state::aws_timeouts): worth retrying later, not a bug.
     #[error("DynamoDB unavailable: {0}")]
@@ -313,7 +320,7 @@ mod condition_items {
 impl From<StoreError> for crate::error::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Throttled => Self::new(
+            StoreError::Throttled | StoreError::Contended => Self::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "BUSY",
                 "the service is busy; retry shortly",

@@ -8,12 +8,14 @@ use rand::Rng;
 use time::{Duration, OffsetDateTime};
 
 use super::audit::audit_item;
-use super::holds::{HELD_INDEX_ATTRIBUTES, ShardChange, booked_pk};
+use super::bookings::HELD_INDEX_ATTRIBUTES;
+use super::inventory::ShardChange;
 use super::item::{get_s, key, n, rfc3339, s};
 use super::keys;
 use super::{Store, StoreError, applied, build_error, classify, transaction_applied};
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
+use crate::domain::event::Event;
 use crate::domain::hold;
 use crate::domain::payment::{ConfirmationRefused, confirmation_refused};
 
@@ -128,22 +130,24 @@ impl Store {
                     ConfirmOutcome::AlreadyConfirmed(Box::new(booking))
                 }
                 BookingStatus::Held | BookingStatus::Expired => {
+                    let mut event = None;
                     if booking.status == BookingStatus::Expired && booking.units.is_none() {
                         // Its places went back: take any free ones, from
                         // every shard, not only those it held.
-                        let Some(event) = self.event(&booking.event_id).await? else {
+                        let Some(read) = self.event(&booking.event_id).await? else {
                             return Ok(None);
                         };
-                        let remaining = self.shard_remaining(&event).await?;
+                        let remaining = self.places_left(&read, None).await?;
                         let start = rand::rng().random_range(0..remaining.len().max(1));
                         match hold::allocate(&remaining, booking.quantity, start) {
                             Some(allocations) => booking.allocations = allocations,
                             None => return Ok(Some(ConfirmOutcome::SeatsGone(Box::new(booking)))),
                         }
+                        event = Some(read);
                     }
-                    let writes = self.confirmation(&booking, payment, now)?;
+                    let writes = self.confirmation(&booking, event.as_ref(), payment, now)?;
                     match self.transact(writes).await {
-                        Ok(consumed_capacity) => {
+                        Ok(committed) => {
                             let mut confirmed = booking;
                             confirmed.status = BookingStatus::Confirmed;
                             confirmed.payment_intent_id =
@@ -152,7 +156,7 @@ impl Store {
                             confirmed.updated_at = now;
                             ConfirmOutcome::Confirmed {
                                 booking: Box::new(confirmed),
-                                consumed_capacity,
+                                consumed_capacity: committed.capacity,
                             }
                         }
                         Err(StoreError::TransactionCanceled { reasons }) => {
@@ -192,6 +196,7 @@ impl Store {
     fn confirmation(
         &self,
         booking: &Booking,
+        retaken_from: Option<&Event>,
         payment: Payment<'_>,
         now: OffsetDateTime,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -201,7 +206,7 @@ impl Store {
         let mut update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .expression_attribute_values(":booked", s(booked_pk(&booking.event_id)))
+            .expression_attribute_values(":booked", s(keys::booked_pk(&booking.event_id)))
             .expression_attribute_values(":id", s(&booking.id))
             .condition_expression("#status = :read_status")
             .expression_attribute_names("#status", "status")
@@ -213,7 +218,7 @@ impl Store {
             update = update.expression_attribute_values(":pi", s(intent));
         }
         // A lapsed open hold takes its places anew (allocated by the caller).
-        let places = (booking.status == BookingStatus::Expired).then_some(ShardChange::Take);
+        let places = retaken_from.map(ShardChange::Take);
         if places.is_some() && booking.units.is_none() {
             set.push_str(", allocations = :allocations");
             update = update.expression_attribute_values(

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::audit::audit_item;
-use super::holds::{HELD_INDEX_ATTRIBUTES, ShardChange, booked_pk, booking_from_item};
+use super::bookings::{HELD_INDEX_ATTRIBUTES, booking_from_item};
+use super::inventory::ShardChange;
 use super::item::{get_n, get_s, has, key, n, rfc3339, s};
 use super::keys::{self, GSI2, GSI3PK, GSI3SK, epoch_sort_key};
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
@@ -413,7 +414,7 @@ impl Store {
             .table_name(self.table_name())
             .index_name(GSI2)
             .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(booked_pk(event_id)))
+            .expression_attribute_values(":pk", s(keys::booked_pk(event_id)))
             .limit(limit as i32)
             .send()
             .await

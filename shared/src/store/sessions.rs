@@ -118,19 +118,11 @@ impl Store {
         let (pk, sk) = keys::token_family(&family_id);
         let mut family = key(pk, sk);
         family.extend([("user_id".into(), s(user_id)), ("ttl".into(), n(expires))]);
-        self.client
-            .transact_write_items()
-            .client_request_token(super::request_token())
-            .transact_items(self.create(family)?)
-            .transact_items(self.create(refresh_item(
-                refresh_digest,
-                user_id,
-                &family_id,
-                expires,
-            ))?)
-            .send()
-            .await
-            .map_err(classify)?;
+        self.transact(vec![
+            self.create(family)?,
+            self.create(refresh_item(refresh_digest, user_id, &family_id, expires))?,
+        ])
+        .await?;
         Ok(())
     }
 
@@ -177,15 +169,12 @@ impl Store {
             .build()
             .map_err(build_error)?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(super::request_token())
-            .transact_items(TransactWriteItem::builder().update(mark_used).build())
-            .transact_items(TransactWriteItem::builder().update(extend_family).build())
-            .transact_items(self.create(refresh_item(new_digest, &user_id, &family_id, expires))?)
-            .send()
-            .await
-            .map_err(classify);
+            .transact(vec![
+                TransactWriteItem::builder().update(mark_used).build(),
+                TransactWriteItem::builder().update(extend_family).build(),
+                self.create(refresh_item(new_digest, &user_id, &family_id, expires))?,
+            ])
+            .await;
         match result {
             Ok(_) => Ok(Ok(RefreshGrant { user_id, family_id })),
             // Lost a race with another use of the same token: that is reuse.

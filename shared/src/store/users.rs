@@ -52,14 +52,11 @@ impl Store {
         let mut email_item = key(email_pk, email_sk);
         email_item.insert("user_id".into(), s(&user.id));
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(super::request_token())
-            .transact_items(self.create(user_item(&user))?)
-            .transact_items(self.create(email_item)?)
-            .send()
-            .await
-            .map_err(classify);
+            .transact(vec![
+                self.create(user_item(&user))?,
+                self.create(email_item)?,
+            ])
+            .await;
         match result {
             Ok(_) => Ok(NewUser::Created(user)),
             Err(StoreError::TransactionCanceled { reasons })
@@ -110,14 +107,11 @@ impl Store {
             .build()
             .map_err(build_error)?;
         let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(super::request_token())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.create(audit_item(&change.audit))?)
-            .send()
-            .await
-            .map_err(classify);
+            .transact(vec![
+                TransactWriteItem::builder().update(update).build(),
+                self.create(audit_item(&change.audit))?,
+            ])
+            .await;
         match result {
             Err(StoreError::TransactionCanceled { reasons })
                 if condition_failed_at(&reasons, 0) =>

@@ -4,11 +4,9 @@
 //! Tests share one table, so every event carries a tag unique to its test
 //! and listings are filtered by it.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::http::{Method, StatusCode};
-use integration_tests::{Response, Session, TestApp, assert_problem, stored_shards, table};
+use integration_tests::{Response, Session, TestApp, assert_problem, table};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -606,37 +604,6 @@ async fn every_mutation_writes_an_audit_entry() {
     .map(|action| (action.to_owned(), admin_id.clone()))
     .collect();
     assert_eq!(trail, expected);
-}
-
-#[tokio::test]
-async fn open_layouts_get_their_inventory_shards() {
-    let app = TestApp::spawn().await;
-    let admin = app.sign_in(&app.developer_email()).await;
-    let mut body = event_body(&app, "Festival", 7);
-    body["layout"] = json!({ "mode": "open", "capacity": 120, "price_cents": 2500 });
-    let id = create_ok(&app, &admin, body).await;
-    let created = stored_shards(&id).await;
-    assert_eq!(
-        created,
-        BTreeMap::from([(0, (40, 40)), (1, (40, 40)), (2, (40, 40))])
-    );
-    // A new capacity before any sale replaces the shards, dropping extra ones.
-    let smaller = json!({ "layout": { "mode": "open", "capacity": 61, "price_cents": 2500 } });
-    assert_eq!(
-        patch(&app, &admin, &id, smaller).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        stored_shards(&id).await,
-        BTreeMap::from([(0, (31, 31)), (1, (30, 30))])
-    );
-    let grid = json!({ "layout": { "mode": "grid", "units": [
-        { "id": "A", "label": "Seat A", "seats": 1, "price_cents": 100 } ] } });
-    assert_eq!(patch(&app, &admin, &id, grid).await.status, StatusCode::OK);
-    assert!(
-        stored_shards(&id).await.is_empty(),
-        "a grid keeps no shards"
-    );
 }
 
 #[tokio::test]

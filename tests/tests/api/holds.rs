@@ -108,32 +108,46 @@ pub(crate) async fn unit_states(app: &TestApp, event_id: &str) -> HashMap<String
         .collect()
 }
 
-/// The stored unit items of an event: unit id → (state, booking id).
+/// The stored unit items of an event: unit id → (state, booking id), from
+/// every bucket `UNITS#<event>#<0..16>` (store::keys::UNIT_BUCKETS).
 pub(crate) async fn stored_units(event_id: &str) -> HashMap<String, (String, Option<String>)> {
     let (client, table) = table().await;
-    let out = client
-        .query()
-        .table_name(table)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :unit)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("EVENT#{event_id}")))
-        .expression_attribute_values(":unit", AttributeValue::S("UNIT#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.items()
-        .iter()
-        .map(|item| {
+    let mut units = HashMap::new();
+    for bucket in 0..16 {
+        let out = client
+            .query()
+            .table_name(&table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :unit)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("UNITS#{event_id}#{bucket}")),
+            )
+            .expression_attribute_values(":unit", AttributeValue::S("UNIT#".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        for item in out.items() {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            (
+            units.insert(
                 text("unit_id").unwrap(),
                 (text("state").unwrap(), text("booking_id")),
-            )
-        })
-        .collect()
+            );
+        }
+    }
+    units
 }
 
-/// Remaining places per shard, in shard order.
+/// Places taken out of the event's shards (untouched shards are full).
+pub(crate) async fn taken_places(event_id: &str) -> i64 {
+    stored_shards(event_id)
+        .await
+        .values()
+        .map(|(remaining, capacity)| capacity - remaining)
+        .sum()
+}
+
+/// Remaining places per shard a hold touched, in shard order.
 pub(crate) async fn shard_remaining(event_id: &str) -> Vec<i64> {
     stored_shards(event_id)
         .await
@@ -286,7 +300,7 @@ async fn concurrent_open_holds_sell_exactly_the_capacity() {
         assert_problem(refused, StatusCode::CONFLICT, "SOLD_OUT");
     }
     let shards = shard_remaining(&event).await;
-    assert_eq!(shards, vec![0, 0], "every shard sold out, none below zero");
+    assert_eq!(shards, vec![0; 10], "every shard sold out, none below zero");
     let availability = app
         .get(&format!("/v1/events/{event}/availability"), None)
         .await;
@@ -297,6 +311,22 @@ async fn concurrent_open_holds_sell_exactly_the_capacity() {
 }
 
 #[tokio::test]
+async fn an_open_events_shards_are_created_full_by_the_first_hold_that_touches_them() {
+    let app = TestApp::spawn().await;
+    // 61 places: 7 shards of 9 or 8, none stored before a hold.
+    let event = published_event(&app, open(61), 10).await;
+    assert!(stored_shards(&event).await.is_empty());
+    let ada = app.sign_in(&app.email("ada")).await;
+    let response = hold(&app, &ada, &event, json!({ "quantity": 3 })).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{:?}", response.body);
+    let stored: Vec<(i64, i64)> = stored_shards(&event).await.into_values().collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (remaining, capacity) = stored[0];
+    assert!([8, 9].contains(&capacity), "{stored:?}");
+    assert_eq!(remaining, capacity - 3);
+}
+
+#[tokio::test]
 async fn a_quantity_larger_than_any_shard_is_split_across_shards() {
     let app = TestApp::spawn().await;
     let event = published_event(&app, open(60), 50).await;
@@ -304,7 +334,15 @@ async fn a_quantity_larger_than_any_shard_is_split_across_shards() {
     let response = hold(&app, &ada, &event, json!({ "quantity": 45 })).await;
     assert_eq!(response.status, StatusCode::CREATED, "{:?}", response.body);
     assert_eq!(response.body["amount_cents"], 45 * 2500);
-    assert_eq!(shard_remaining(&event).await.iter().sum::<i64>(), 15);
+    assert_eq!(
+        shard_remaining(&event).await.len(),
+        5,
+        "four shards and part of a fifth"
+    );
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(availability.body["remaining"], 15);
 }
 
 #[tokio::test]

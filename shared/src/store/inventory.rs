@@ -1,0 +1,328 @@
+//! Inventory: grid units and open-mode shards, each its own item, spread
+//! over partition keys (docs/holds.md). Only conditional writes change
+//! them, so two buyers never get the same unit or place.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use futures::future::try_join_all;
+use time::OffsetDateTime;
+
+use super::item::{get_n, get_s, key, n, s};
+use super::keys::{self, GSI2, GSI2PK, GSI2SK};
+use super::{Item, Store, StoreError, build_error, classify};
+use crate::domain::booking::{Allocation, Booking};
+use crate::domain::event::{Event, Layout, shard_capacity, shard_group, shard_group_count};
+use crate::domain::hold;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ShardChange<'a> {
+    /// Places go to a booking of this event; a shard no hold touched yet
+    /// is created full first.
+    Take(&'a Event),
+    GiveBack,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitState {
+    Available,
+    Held,
+    Booked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Grid(Vec<(String, UnitState)>),
+    Open { capacity: u32, remaining: u32 },
+}
+
+impl Store {
+    /// What is free right now; lapsed holds count as free.
+    pub async fn availability(
+        &self,
+        event: &Event,
+        now: OffsetDateTime,
+    ) -> Result<Availability, StoreError> {
+        match &event.layout {
+            Layout::Grid { units } => {
+                let stored = self.unit_states(&event.id, now).await?;
+                Ok(Availability::Grid(
+                    units
+                        .iter()
+                        .map(|u| {
+                            let state = stored.get(&u.id).copied();
+                            (u.id.clone(), state.unwrap_or(UnitState::Available))
+                        })
+                        .collect(),
+                ))
+            }
+            Layout::Open { capacity, .. } => {
+                let in_shards: u32 = self
+                    .places_left(event, None)
+                    .await?
+                    .iter()
+                    .map(|(_, left)| left)
+                    .sum();
+                let lapsed: u32 = self
+                    .lapsed_holds(&event.id, now)
+                    .await?
+                    .iter()
+                    .map(|b| b.quantity)
+                    .sum();
+                Ok(Availability::Open {
+                    capacity: *capacity,
+                    remaining: (in_shards + lapsed).min(*capacity),
+                })
+            }
+        }
+    }
+
+    /// The state of every unit a hold ever wrote, from all its buckets.
+    async fn unit_states(
+        &self,
+        event_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<HashMap<String, UnitState>, StoreError> {
+        let buckets: Vec<String> = keys::unit_buckets(event_id).collect();
+        let items = try_join_all(buckets.iter().map(|pk| self.items_under(pk, "UNIT#"))).await?;
+        items
+            .iter()
+            .flatten()
+            .map(|item| Ok((get_s(item, "unit_id")?.to_owned(), unit_state(item, now)?)))
+            .collect()
+    }
+
+    /// Which of `unit_ids` another booking holds (live) or booked, read now.
+    pub(super) async fn units_taken_by_others(
+        &self,
+        event: &Event,
+        unit_ids: &[String],
+        booking_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let reads = unit_ids
+            .iter()
+            .map(|unit_id| self.get(keys::unit(&event.id, unit_id)));
+        let items = try_join_all(reads).await?;
+        let mut taken = Vec::new();
+        for (unit_id, item) in unit_ids.iter().zip(items) {
+            let Some(item) = item else { continue };
+            let live = unit_state(&item, now)? != UnitState::Available;
+            if live && get_s(&item, "booking_id").ok() != Some(booking_id) {
+                taken.push(unit_id.clone());
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Places left per shard of an open event: one group's shards, or with
+    /// `None` every shard. Read from the groups' GSI2 partitions (only
+    /// shards a hold touched are there; the others are full), so it may lag
+    /// a moment behind the shards: takes are conditional, and a stale read
+    /// only costs a retry.
+    pub(super) async fn places_left(
+        &self,
+        event: &Event,
+        group: Option<u32>,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
+        let Layout::Open { capacity, .. } = event.layout else {
+            return Ok(Vec::new());
+        };
+        let groups: Vec<u32> = match group {
+            Some(group) => vec![group],
+            None => (0..shard_group_count(event.shard_count)).collect(),
+        };
+        let pages = try_join_all(
+            groups
+                .iter()
+                .map(|group| self.shard_group(&event.id, *group)),
+        )
+        .await?;
+        let touched = pages
+            .iter()
+            .flatten()
+            .map(|item| {
+                let shard = get_n(item, "shard")? as u32;
+                Ok((shard, get_n(item, "remaining")?.max(0) as u32))
+            })
+            .collect::<Result<HashMap<u32, u32>, StoreError>>()?;
+        Ok(hold::places_left(
+            capacity,
+            event.shard_count,
+            group,
+            &touched,
+        ))
+    }
+
+    async fn shard_group(&self, event_id: &str, group: u32) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(self.table_name())
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(keys::shard_group_pk(event_id, group)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)
+    }
+
+    /// The unit goes to the booking, held until `hold_expires_at` or booked
+    /// when that is `None`, if it is free: never written, available, held by
+    /// a hold whose time ran out (lazy expiry), or held by this booking (a
+    /// paid hold becoming booked).
+    pub(super) fn unit_taken(
+        &self,
+        event_id: &str,
+        unit_id: &str,
+        booking_id: &str,
+        hold_expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = keys::unit(event_id, unit_id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .condition_expression(
+                "attribute_not_exists(PK) OR #state = :available \
+                 OR (#state = :held AND (hold_expires_at <= :now OR booking_id = :booking))",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":available", s("available"))
+            .expression_attribute_values(":held", s("held"))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":unit", s(unit_id))
+            .expression_attribute_values(":booking", s(booking_id));
+        let update = match hold_expires_at {
+            Some(expires) => update
+                .update_expression(
+                    "SET #state = :held, unit_id = :unit, booking_id = :booking, hold_expires_at = :expires",
+                )
+                .expression_attribute_values(":expires", n(expires.unix_timestamp())),
+            None => update
+                .update_expression("SET #state = :booked, unit_id = :unit, booking_id = :booking REMOVE hold_expires_at")
+                .expression_attribute_values(":booked", s("booked")),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// The unit goes back to available if `booking_id` still holds it;
+    /// with `lapsed_by`, only if that hold had lapsed by then.
+    pub(super) fn unit_released(
+        &self,
+        event_id: &str,
+        unit_id: &str,
+        booking_id: &str,
+        lapsed_by: Option<OffsetDateTime>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = keys::unit(event_id, unit_id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET #state = :available REMOVE booking_id, hold_expires_at")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":available", s("available"))
+            .expression_attribute_values(":held", s("held"))
+            .expression_attribute_values(":booking", s(booking_id));
+        let update = match lapsed_by {
+            Some(now) => update
+                .condition_expression(
+                    "booking_id = :booking AND #state = :held AND hold_expires_at <= :now",
+                )
+                .expression_attribute_values(":now", n(now.unix_timestamp())),
+            None => update.condition_expression("booking_id = :booking AND #state = :held"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// The writes a booking's units or places need: one per unit of a grid
+    /// booking, or one shard change per allocation of an open one (`None`:
+    /// its places stay where they are).
+    pub(super) fn inventory_writes(
+        &self,
+        booking: &Booking,
+        unit: impl Fn(&str) -> Result<TransactWriteItem, StoreError>,
+        places: Option<ShardChange<'_>>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        match (&booking.units, places) {
+            (Some(units), _) => units.iter().map(|unit_id| unit(unit_id)).collect(),
+            (None, Some(change)) => booking
+                .allocations
+                .iter()
+                .map(|allocation| self.shard_changed(&booking.event_id, *allocation, change))
+                .collect(),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    /// Takes places from a shard, never below zero, or gives them back. A
+    /// shard is created, full, by the first take (so an event of 50,000
+    /// places needs no 5,000 writes up front), and from then on sits in its
+    /// group's GSI2 partition. A failed take returns the shard as it was, so
+    /// the caller learns what is left without another read.
+    pub(super) fn shard_changed(
+        &self,
+        event_id: &str,
+        allocation: Allocation,
+        change: ShardChange<'_>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk) = keys::inventory_shard(event_id, allocation.shard);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .expression_attribute_values(":quantity", n(allocation.quantity.into()));
+        let update = match change {
+            ShardChange::Take(event) => {
+                let capacity = match event.layout {
+                    Layout::Open { capacity, .. } => capacity,
+                    Layout::Grid { .. } => 0,
+                };
+                let full = shard_capacity(capacity, event.shard_count, allocation.shard);
+                let group = shard_group(allocation.shard, shard_group_count(event.shard_count));
+                update
+                    .update_expression(
+                        "SET remaining = if_not_exists(remaining, :full) - :quantity, \
+                         #capacity = :full, #shard = :shard, #gsi2pk = :group, #gsi2sk = :order",
+                    )
+                    .condition_expression(
+                        "attribute_not_exists(remaining) OR remaining >= :quantity",
+                    )
+                    .expression_attribute_names("#capacity", "capacity")
+                    .expression_attribute_names("#shard", "shard")
+                    .expression_attribute_names("#gsi2pk", GSI2PK)
+                    .expression_attribute_names("#gsi2sk", GSI2SK)
+                    .expression_attribute_values(":full", n(full.into()))
+                    .expression_attribute_values(":shard", n(allocation.shard.into()))
+                    .expression_attribute_values(":group", s(keys::shard_group_pk(event_id, group)))
+                    .expression_attribute_values(
+                        ":order",
+                        s(keys::shard_group_sk(allocation.shard)),
+                    )
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+            }
+            ShardChange::GiveBack => update
+                .update_expression("SET remaining = remaining + :quantity")
+                .condition_expression("attribute_exists(remaining)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
+    }
+}
+
+/// A stored unit's state at `now`: a hold whose time ran out is available.
+fn unit_state(item: &Item, now: OffsetDateTime) -> Result<UnitState, StoreError> {
+    Ok(match get_s(item, "state")? {
+        "booked" => UnitState::Booked,
+        "held" if get_n(item, "hold_expires_at")? > now.unix_timestamp() => UnitState::Held,
+        _ => UnitState::Available,
+    })
+}
