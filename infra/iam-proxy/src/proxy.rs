@@ -114,15 +114,42 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
     let mut forward = axum::http::Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri;
     let answer = proxy.client.request(forward).await;
-    if let Some((layer, admitted)) = admitted {
-        layer.finish(admitted);
-    }
     match answer {
-        Ok(response) => response.map(Body::new),
-        Err(err) => plain(
-            StatusCode::BAD_GATEWAY,
-            format!("iam-proxy: {upstream}: {err}"),
-        ),
+        Ok(response) => match admitted {
+            Some((layer, admitted)) => {
+                let ok = response.status().is_success();
+                if !layer.traces() {
+                    layer.finish(admitted, ok, None);
+                    return response.map(Body::new);
+                }
+                // The trace records the answer's size (what a read costs).
+                let (parts, body) = response.into_parts();
+                match body.collect().await {
+                    Ok(collected) => {
+                        let bytes = collected.to_bytes();
+                        layer.finish(admitted, ok, Some(bytes.len()));
+                        Response::from_parts(parts, Body::from(bytes))
+                    }
+                    Err(err) => {
+                        layer.finish(admitted, false, None);
+                        plain(
+                            StatusCode::BAD_GATEWAY,
+                            format!("iam-proxy: {upstream}: reading the answer: {err}"),
+                        )
+                    }
+                }
+            }
+            None => response.map(Body::new),
+        },
+        Err(err) => {
+            if let Some((layer, admitted)) = admitted {
+                layer.finish(admitted, false, None);
+            }
+            plain(
+                StatusCode::BAD_GATEWAY,
+                format!("iam-proxy: {upstream}: {err}"),
+            )
+        }
     }
 }
 
