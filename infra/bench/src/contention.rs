@@ -698,6 +698,8 @@ fn link_token(body: &str) -> Option<String> {
     (token.len() >= 43).then_some(token)
 }
 
+const PUBLISH_RETRIES: usize = 5;
+
 /// A published event starting in 30 days.
 pub(crate) async fn create_event(
     api: &Http,
@@ -724,10 +726,22 @@ pub(crate) async fn create_event(
         .as_str()
         .ok_or("POST /v1/events: no id")?
         .to_owned();
+    // A big layout is a big item: its first write may outlast the SDK's
+    // timeout on this machine, which answers 503 "retry shortly".
     let publish = format!("/v1/events/{id}/publish");
-    api.send(Method::POST, &publish, Some(&developer.token), None)
-        .await?
-        .expect(200, &publish)?;
+    let mut published = api
+        .send(Method::POST, &publish, Some(&developer.token), None)
+        .await?;
+    for _ in 0..PUBLISH_RETRIES {
+        if published.status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        published = api
+            .send(Method::POST, &publish, Some(&developer.token), None)
+            .await?;
+    }
+    published.expect(200, &publish)?;
     Ok(id)
 }
 

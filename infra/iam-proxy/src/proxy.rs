@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::behaviour::Layer;
+use crate::behaviour::{Admitted, Layer};
 use crate::policy::{Decision, Policy};
 use crate::request::{self, Call};
 use crate::{Upstreams, denied};
@@ -117,27 +117,25 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
     match answer {
         Ok(response) => match admitted {
             Some((layer, admitted)) => {
-                let ok = response.status().is_success();
-                if !layer.traces() {
-                    layer.finish(admitted, ok, None);
-                    return response.map(Body::new);
-                }
-                // The trace records the answer's size (what a read costs).
-                let (parts, body) = response.into_parts();
-                match body.collect().await {
-                    Ok(collected) => {
-                        let bytes = collected.to_bytes();
-                        layer.finish(admitted, ok, Some(bytes.len()));
-                        Response::from_parts(parts, Body::from(bytes))
-                    }
-                    Err(err) => {
-                        layer.finish(admitted, false, None);
-                        plain(
-                            StatusCode::BAD_GATEWAY,
-                            format!("iam-proxy: {upstream}: reading the answer: {err}"),
-                        )
-                    }
-                }
+                // The answer's size (what a read costs) is known once its
+                // body has gone through, however upstream framed it.
+                let mut finish = Finish {
+                    layer: layer.clone(),
+                    admitted: Some(admitted),
+                    ok: response.status().is_success(),
+                    bytes: 0,
+                };
+                response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        // The whole guard moves in (not just its counter),
+                        // so it finishes when the body is dropped.
+                        let finish = &mut finish;
+                        if let Some(data) = frame.data_ref() {
+                            finish.bytes += data.len();
+                        }
+                        frame
+                    }))
+                })
             }
             None => response.map(Body::new),
         },
@@ -149,6 +147,23 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
                 StatusCode::BAD_GATEWAY,
                 format!("iam-proxy: {upstream}: {err}"),
             )
+        }
+    }
+}
+
+/// Finishes an admitted request with its answer's size when the answer's
+/// body is done with (sent, or dropped).
+struct Finish {
+    layer: Arc<Layer>,
+    admitted: Option<Admitted>,
+    ok: bool,
+    bytes: usize,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if let Some(admitted) = self.admitted.take() {
+            self.layer.finish(admitted, self.ok, Some(self.bytes));
         }
     }
 }

@@ -140,11 +140,6 @@ impl Layer {
         }
     }
 
-    /// Does `finish` want the size of upstream's answer?
-    pub fn traces(&self) -> bool {
-        self.trace.is_some()
-    }
-
     /// Lets the DynamoDB operation `op` through, or answers as DynamoDB
     /// would under contention.
     pub fn admit(&self, op: &str, body: &[u8]) -> Result<Admitted, Box<Response<Body>>> {
@@ -211,7 +206,7 @@ impl Layer {
     }
 
     /// Upstream answered (`ok`: with a success status; `bytes`: its body's
-    /// size, when `traces`): a transaction's items stay taken for the
+    /// size): a transaction's items stay taken for the
     /// commit latency, then are free.
     pub fn finish(&self, admitted: Admitted, ok: bool, bytes: Option<usize>) {
         if let (Some(sink), Some(line)) = (&self.trace, &admitted.line) {
