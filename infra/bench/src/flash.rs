@@ -92,7 +92,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
     let trace = args.required("trace")?.to_owned();
     let config = Config {
         buyers: args.get("buyers", 2_000)?,
-        waves: args.get("waves", 5)?,
+        waves: args.get("waves", 4)?,
         open_places: args.get("open-places", 50_000)?,
         grid_seats: args.get("grid-seats", 5_000)?,
         grid_max_units: args.get("grid-max-units", 2_000)?,
@@ -156,10 +156,16 @@ async fn open_sale(
     let to = trace::offset(trace)?;
     let remaining = open_remaining(api, &event, capacity).await?;
     let oversold = tally.seats.saturating_sub(capacity);
-    if remaining != capacity.saturating_sub(tally.seats) {
+    // A hold whose answer never came (an error) may still have been taken.
+    let agrees = if tally.errors == 0 {
+        remaining == capacity.saturating_sub(tally.seats)
+    } else {
+        remaining <= capacity.saturating_sub(tally.seats)
+    };
+    if !agrees {
         tally.failures.push(format!(
-            "availability says {remaining} remaining after {} of {capacity} held",
-            tally.seats
+            "availability says {remaining} remaining after {} of {capacity} held ({} errors)",
+            tally.seats, tally.errors
         ));
     }
     let requests = read(trace, from, to)?;
@@ -269,7 +275,13 @@ async fn grid_sale(
     let oversold: u64 = claims.values().map(|n| n - 1).sum();
     let shown: BTreeSet<String> = grid_taken(api, &event).await?.into_keys().collect();
     let claimed: BTreeSet<String> = claims.keys().cloned().collect();
-    if shown != claimed {
+    // A hold whose answer never came (an error) may still have been taken.
+    let agrees = if tally.errors == 0 {
+        shown == claimed
+    } else {
+        shown.is_superset(&claimed)
+    };
+    if !agrees {
         tally.failures.push(format!(
             "availability shows {} units taken, the winners hold {}",
             shown.len(),

@@ -7,11 +7,11 @@
 //! bench contention --api http://127.0.0.1:PORT --moto http://127.0.0.1:PORT --log DEV_SERVER_LOG
 //!               [--users 20] [--grid-rounds 10] [--grid-clients 200] [--open-rounds 3]
 //!               [--open-clients 300] [--open-capacity 100] [--timeout-secs 900]
-//! bench flash --api URL --moto URL --trace LAYER_TRACE [--buyers 2000] [--waves 5]
+//! bench flash --api URL --moto URL --trace LAYER_TRACE [--buyers 2000] [--waves 4] [--users 50]
 //!               [--open-places 50000] [--grid-seats 5000] [--grid-max-units 2000] [--grid-readers 50]
 //! bench model --segments FILE [--api URL --moto URL --trace LAYER_TRACE (record first)]
-//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 600]
-//!               [--commit-ms 5] [--request-ms 5] [--browse-per-hold 1] [--confirm-share 0.5]
+//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 420]
+//!               [--commit-ms 5] [--request-ms 5] [--browse-per-hold 1] [--confirm-share 0.8]
 //!               [--release-share 0.1] [--max-rate 1000000]
 //! ```
 

@@ -29,7 +29,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
             grid_seats: args.get("grid-seats", 20_000)?,
             grid_max_units: args.get("grid-max-units", 2_000)?,
             sample: args.get("sample", 200)?,
-            budget: Duration::from_secs(args.get("record-secs", 600)?),
+            budget: Duration::from_secs(args.get("record-secs", 420)?),
         };
         let api = Http::new(&api)?;
         let moto = Http::new(args.required("moto")?)?;
@@ -44,7 +44,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
     };
     let mix = Mix {
         browse_per_hold: args.get("browse-per-hold", 1.0)?,
-        confirm_share: args.get("confirm-share", 0.5)?,
+        confirm_share: args.get("confirm-share", 0.8)?,
         release_share: args.get("release-share", 0.1)?,
     };
     model(&segments, mix, config, args.get("max-rate", 1_000_000.0)?)
