@@ -192,8 +192,13 @@ if runs model; then
     _stop_pidfile "$STATE/dev-server.pid"
 fi
 
-echo
-_log "make bench: ${SECONDS} s in all, ${build_seconds} s of it building"
+summary="make bench: ${SECONDS} s in all, ${build_seconds} s of it building"
+if runs model; then
+    _log "$summary" >&2 # stdout ends with the model's `model:` line
+else
+    echo
+    _log "$summary"
+fi
 if ((${#failed[@]})); then
     _err "failed: ${failed[*]} (see above: a correctness check, or the set-up)"
     exit 1

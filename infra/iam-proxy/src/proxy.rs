@@ -116,6 +116,10 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
     let answer = proxy.client.request(forward).await;
     match answer {
         Ok(response) => match admitted {
+            Some((layer, admitted)) if !layer.traces() => {
+                layer.finish(admitted, response.status().is_success(), None);
+                response.map(Body::new)
+            }
             Some((layer, admitted)) => {
                 // The answer's size (what a read costs) is known once its
                 // body has gone through, however upstream framed it.

@@ -140,6 +140,13 @@ impl Layer {
         }
     }
 
+    /// Does `finish` want the size of upstream's answer? (Only the trace
+    /// records it; without one a transaction's items are freed as soon as
+    /// upstream's answer starts, not when its body has gone through.)
+    pub fn traces(&self) -> bool {
+        self.trace.is_some()
+    }
+
     /// Lets the DynamoDB operation `op` through, or answers as DynamoDB
     /// would under contention.
     pub fn admit(&self, op: &str, body: &[u8]) -> Result<Admitted, Box<Response<Body>>> {
@@ -206,7 +213,7 @@ impl Layer {
     }
 
     /// Upstream answered (`ok`: with a success status; `bytes`: its body's
-    /// size): a transaction's items stay taken for the
+    /// size, when `traces`): a transaction's items stay taken for the
     /// commit latency, then are free.
     pub fn finish(&self, admitted: Admitted, ok: bool, bytes: Option<usize>) {
         if let (Some(sink), Some(line)) = (&self.trace, &admitted.line) {
