@@ -7,9 +7,18 @@
 #      with cargo lambda for x86_64, each spawned BENCH_RUNS times (15) against
 #      a fake Runtime API served by the `bench` binary;
 #   2. contention: the release dev server on the same emulators, many clients
-#      holding the same units / places at once.
+#      holding the same units / places at once;
+#   3. flash: the flash sale, the dev server's DynamoDB conflicting and
+#      throttling as on AWS (LOCAL_DDB_CONTENTION=1), its trace read back;
+#   4. model: real operations recorded through the layer's trace (conflicts
+#      off), replayed at scale in a simulation of DynamoDB's rules; ends with
+#      the `model:` line.
 #
-#   BENCH_PART=all|startup|contention   BENCH_RUNS=15
+#   BENCH_PART=all|startup|contention|flash|model   BENCH_RUNS=15
+#   BENCH_BUILD=release|debug (debug: cargo build, for trying the bench
+#   itself; its numbers are not comparable; not for startup)
+#   BENCH_FLASH_ARGS / BENCH_MODEL_ARGS: extra `bench flash` / `bench model`
+#   options (infra/bench/src/main.rs), e.g. BENCH_MODEL_ARGS="--record-secs 120"
 # State and logs: .cache/run/bench/. DynamoDB Local, moto and the dev server
 # run on free ports and are stopped on exit.
 set -euo pipefail
@@ -20,11 +29,22 @@ cd "$REPO_ROOT"
 
 PART="${BENCH_PART:-all}"
 RUNS="${BENCH_RUNS:-15}"
-case "$PART" in all | startup | contention) ;; *)
-    _err "BENCH_PART must be all, startup or contention"
+BUILD="${BENCH_BUILD:-release}"
+case "$PART" in all | startup | contention | flash | model) ;; *)
+    _err "BENCH_PART must be all, startup, contention, flash or model"
     exit 2
     ;;
 esac
+case "$BUILD" in release) ;; debug) if [ "$PART" = all ] || [ "$PART" = startup ]; then
+    _err "BENCH_BUILD=debug is for contention, flash or model only"
+    exit 2
+fi ;;
+*)
+    _err "BENCH_BUILD must be release or debug"
+    exit 2
+    ;;
+esac
+runs() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 LAMBDA_DIR=target/lambda-x86_64     # the function bootstraps (+ hello-world)
 TOOLS_DIR=target/lambda-x86_64-bench # the dev server and the bench binary
 STATE="$RUN_DIR/bench"
@@ -57,19 +77,28 @@ done
 
 echo "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r)"
 build_started=$SECONDS
-# One cargo invocation for every function, so the release AWS SDK is compiled once.
-# x86_64 only: the aarch64 std may be missing here (docs/benchmarks.md).
-package_flags=()
-for package in "${packages[@]}" hello-world; do package_flags+=(-p "$package"); done
-_log "cargo lambda build --release --x86-64 ${package_flags[*]}"
-cargo lambda build --release --x86-64 --lambda-dir "$LAMBDA_DIR" "${package_flags[@]}"
-# The dev server and bench go through cargo lambda too: same RUSTFLAGS
-# (-C target-cpu=haswell) and target dir, so the release SDK above is reused
-# instead of compiled a second time into target/release.
-_log "cargo lambda build --release --x86-64 -p dev-server -p bench"
-cargo lambda build --release --x86-64 --lambda-dir "$TOOLS_DIR" -p dev-server -p bench
-BENCH="$TOOLS_DIR/bench/bootstrap"
-DEV_SERVER="$TOOLS_DIR/dev-server/bootstrap"
+if runs startup; then
+    # One cargo invocation for every function, so the release AWS SDK is compiled once.
+    # x86_64 only: the aarch64 std may be missing here (docs/benchmarks.md).
+    package_flags=()
+    for package in "${packages[@]}" hello-world; do package_flags+=(-p "$package"); done
+    _log "cargo lambda build --release --x86-64 ${package_flags[*]}"
+    cargo lambda build --release --x86-64 --lambda-dir "$LAMBDA_DIR" "${package_flags[@]}"
+fi
+if [ "$BUILD" = debug ]; then
+    _log "cargo build -p dev-server -p bench (debug: numbers not comparable)"
+    cargo build -p dev-server -p bench
+    BENCH=target/debug/bench
+    DEV_SERVER=target/debug/dev-server
+else
+    # The dev server and bench go through cargo lambda too: same RUSTFLAGS
+    # (-C target-cpu=haswell) and target dir, so the release SDK above is reused
+    # instead of compiled a second time into target/release.
+    _log "cargo lambda build --release --x86-64 -p dev-server -p bench"
+    cargo lambda build --release --x86-64 --lambda-dir "$TOOLS_DIR" -p dev-server -p bench
+    BENCH="$TOOLS_DIR/bench/bootstrap"
+    DEV_SERVER="$TOOLS_DIR/dev-server/bootstrap"
+fi
 build_seconds=$((SECONDS - build_started))
 
 # --- emulators ------------------------------------------------------------------
@@ -104,8 +133,25 @@ FUNCTION_ENV="$STATE/function.env"
 
 failed=()
 
+# The dev server on $API_PORT with extra environment (NAME=VALUE..); its
+# stdout (JSON log lines) in $STATE/<log>.log. One at a time.
+start_dev_server() {
+    local log="$1"
+    shift
+    _log "dev server ($BUILD) on 127.0.0.1:$API_PORT ${*} (log: ${STATE#"$REPO_ROOT"/}/$log.log)"
+    (
+        export PORT="$API_PORT" BOOTSTRAP_DEVELOPER_EMAIL=bench-dev@example.com
+        export STRIPE_API_BASE="http://127.0.0.1:$API_PORT/"
+        export MAGIC_LINK_LIMIT_PER_IP=100000 MAGIC_LINK_LIMIT_PER_EMAIL=100000
+        (($#)) && export "$@"
+        exec "$DEV_SERVER"
+    ) </dev/null >"$STATE/$log.log" 2>"$STATE/$log.err" &
+    _write_pidfile "$STATE/dev-server.pid" "$!"
+    _wait_http "http://127.0.0.1:$API_PORT/v1/health/live" "$STATE/dev-server.pid" "dev server" "$STATE/$log.err" 60
+}
+
 # --- 1. start-up ------------------------------------------------------------------
-if [ "$PART" != contention ]; then
+if runs startup; then
     _log "start-up: ${bins[*]} against hello-world, $RUNS runs each"
     rm -f "$STATE"/startup-*.log
     targets=("hello-world=$LAMBDA_DIR/hello-world/bootstrap")
@@ -118,22 +164,41 @@ if [ "$PART" != contention ]; then
 fi
 
 # --- 2. contention ------------------------------------------------------------------
-if [ "$PART" != startup ]; then
-    _log "contention: release dev server on 127.0.0.1:$API_PORT (log: ${STATE#"$REPO_ROOT"/}/dev-server.log)"
-    (
-        export PORT="$API_PORT" BOOTSTRAP_DEVELOPER_EMAIL=bench-dev@example.com
-        export STRIPE_API_BASE="http://127.0.0.1:$API_PORT/"
-        export MAGIC_LINK_LIMIT_PER_IP=100000 MAGIC_LINK_LIMIT_PER_EMAIL=100000
-        exec "$DEV_SERVER"
-    ) </dev/null >"$STATE/dev-server.log" 2>"$STATE/dev-server.err" &
-    _write_pidfile "$STATE/dev-server.pid" "$!"
-    _wait_http "http://127.0.0.1:$API_PORT/v1/health/live" "$STATE/dev-server.pid" "dev server" "$STATE/dev-server.err" 60
+if runs contention; then
+    start_dev_server dev-server
     "$BENCH" contention --api "http://127.0.0.1:$API_PORT" --moto "$AWS_ENDPOINT_URL" \
         --log "$STATE/dev-server.log" || failed+=(contention)
+    _stop_pidfile "$STATE/dev-server.pid"
 fi
 
-echo
-_log "make bench: ${SECONDS} s in all, ${build_seconds} s of it building"
+# --- 3. flash sale through the contention layer --------------------------------------
+if runs flash; then
+    start_dev_server flash LOCAL_DDB_CONTENTION=1 "LOCAL_DDB_TRACE=$STATE/flash-trace.jsonl"
+    # shellcheck disable=SC2086 # BENCH_FLASH_ARGS is a list of options
+    "$BENCH" flash --api "http://127.0.0.1:$API_PORT" --moto "$AWS_ENDPOINT_URL" \
+        --trace "$STATE/flash-trace.jsonl" ${BENCH_FLASH_ARGS:-} || failed+=(flash)
+    _stop_pidfile "$STATE/dev-server.pid"
+fi
+
+# --- 4. the model --------------------------------------------------------------------
+if runs model; then
+    # The trace alone: nothing conflicts or throttles while recording. No
+    # sweep during the recording (it would join some operation's lines).
+    start_dev_server model "LOCAL_DDB_TRACE=$STATE/model-trace.jsonl" SWEEP_SECONDS=86400
+    # shellcheck disable=SC2086 # BENCH_MODEL_ARGS is a list of options
+    "$BENCH" model --api "http://127.0.0.1:$API_PORT" --moto "$AWS_ENDPOINT_URL" \
+        --trace "$STATE/model-trace.jsonl" --segments "$STATE/model-segments.json" \
+        ${BENCH_MODEL_ARGS:-} || failed+=(model)
+    _stop_pidfile "$STATE/dev-server.pid"
+fi
+
+summary="make bench: ${SECONDS} s in all, ${build_seconds} s of it building"
+if runs model; then
+    _log "$summary" >&2 # stdout ends with the model's `model:` line
+else
+    echo
+    _log "$summary"
+fi
 if ((${#failed[@]})); then
     _err "failed: ${failed[*]} (see above: a correctness check, or the set-up)"
     exit 1

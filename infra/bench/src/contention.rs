@@ -30,8 +30,8 @@ struct Config {
     purchase_capacity: u64,
 }
 
-struct User {
-    token: String,
+pub(crate) struct User {
+    pub(crate) token: String,
     role: String,
 }
 
@@ -472,6 +472,26 @@ async fn purchase(api: &Http, token: &str, event: &str) -> Result<Flow, String> 
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    pay(api, token, &booking_id).await?;
+    let path = format!("/v1/bookings/{booking_id}/tickets");
+    let tickets = api
+        .send(Method::GET, &path, Some(token), None)
+        .await?
+        .expect(200, &path)?;
+    let count = tickets.json["items"].as_array().map_or(0, Vec::len);
+    if count != 1 {
+        return Err(format!("{path}: {count} tickets for one place"));
+    }
+    Ok(Flow::Ticketed {
+        elapsed: started.elapsed(),
+        booking_id,
+    })
+}
+
+/// Checkout (coming back after `retry-after` while payments are busy) →
+/// "the customer paid": the fake Stripe delivers the signed webhook, which
+/// must answer 200.
+pub(crate) async fn pay(api: &Http, token: &str, booking_id: &str) -> Result<(), String> {
     let path = format!("/v1/bookings/{booking_id}/checkout");
     // Over Stripe's rate limit, checkout answers PAYMENTS_BUSY while the
     // hold stands: a real client comes back after `retry-after`.
@@ -503,24 +523,12 @@ async fn purchase(api: &Http, token: &str, event: &str) -> Result<Flow, String> 
             paid.json["webhook_status"]
         ));
     }
-    let path = format!("/v1/bookings/{booking_id}/tickets");
-    let tickets = api
-        .send(Method::GET, &path, Some(token), None)
-        .await?
-        .expect(200, &path)?;
-    let count = tickets.json["items"].as_array().map_or(0, Vec::len);
-    if count != 1 {
-        return Err(format!("{path}: {count} tickets for one place"));
-    }
-    Ok(Flow::Ticketed {
-        elapsed: started.elapsed(),
-        booking_id,
-    })
+    Ok(())
 }
 
 /// Sends every hold at the same instant (all tasks wait at a barrier); the
 /// replies in request order and the wall time from release to the last answer.
-async fn burst(
+pub(crate) async fn burst(
     api: &Http,
     path: &str,
     users: &[User],
@@ -559,7 +567,7 @@ async fn burst(
 }
 
 /// Releases holds by their owners, all at once.
-async fn release(
+pub(crate) async fn release(
     api: &Http,
     users: &[User],
     holds: &[(usize, String)],
@@ -585,7 +593,7 @@ async fn release(
     }
 }
 
-async fn availability(api: &Http, event: &str) -> Result<(String, Reply), String> {
+pub(crate) async fn availability(api: &Http, event: &str) -> Result<(String, Reply), String> {
     let path = format!("/v1/events/{event}/availability");
     let reply = api.send(Method::GET, &path, None, None).await?;
     let what = format!("GET {path}");
@@ -593,7 +601,10 @@ async fn availability(api: &Http, event: &str) -> Result<(String, Reply), String
 }
 
 /// Units of a grid event that are not available, with their state.
-async fn grid_taken(api: &Http, event: &str) -> Result<BTreeMap<String, String>, String> {
+pub(crate) async fn grid_taken(
+    api: &Http,
+    event: &str,
+) -> Result<BTreeMap<String, String>, String> {
     let (what, reply) = availability(api, event).await?;
     let units = match (&reply.json["mode"], reply.json["units"].as_array()) {
         (mode, Some(units)) if mode == "grid" => units,
@@ -611,7 +622,7 @@ async fn grid_taken(api: &Http, event: &str) -> Result<BTreeMap<String, String>,
         .collect())
 }
 
-async fn open_remaining(api: &Http, event: &str, capacity: u64) -> Result<u64, String> {
+pub(crate) async fn open_remaining(api: &Http, event: &str, capacity: u64) -> Result<u64, String> {
     let (what, reply) = availability(api, event).await?;
     match (
         &reply.json["mode"],
@@ -627,7 +638,7 @@ async fn open_remaining(api: &Http, event: &str, capacity: u64) -> Result<u64, S
 }
 
 /// Magic-link sign-in; the link is read back from moto's SES.
-async fn sign_in(api: &Http, moto: &Http, email: &str) -> Result<User, String> {
+pub(crate) async fn sign_in(api: &Http, moto: &Http, email: &str) -> Result<User, String> {
     let body = json!({ "email": email });
     api.send(Method::POST, "/v1/auth/magic-link", None, Some(&body))
         .await?
@@ -687,8 +698,10 @@ fn link_token(body: &str) -> Option<String> {
     (token.len() >= 43).then_some(token)
 }
 
+const PUBLISH_RETRIES: usize = 5;
+
 /// A published event starting in 30 days.
-async fn create_event(
+pub(crate) async fn create_event(
     api: &Http,
     developer: &User,
     title: &str,
@@ -713,10 +726,22 @@ async fn create_event(
         .as_str()
         .ok_or("POST /v1/events: no id")?
         .to_owned();
+    // A big layout is a big item: its first write may outlast the SDK's
+    // timeout on this machine, which answers 503 "retry shortly".
     let publish = format!("/v1/events/{id}/publish");
-    api.send(Method::POST, &publish, Some(&developer.token), None)
-        .await?
-        .expect(200, &publish)?;
+    let mut published = api
+        .send(Method::POST, &publish, Some(&developer.token), None)
+        .await?;
+    for _ in 0..PUBLISH_RETRIES {
+        if published.status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        published = api
+            .send(Method::POST, &publish, Some(&developer.token), None)
+            .await?;
+    }
+    published.expect(200, &publish)?;
     Ok(id)
 }
 
@@ -793,7 +818,7 @@ fn print(title: &str, stats: &Stats, noun: Noun, capacity: Option<&(usize, f64)>
     }
 }
 
-fn unix_secs() -> u64 {
+pub(crate) fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -7,17 +7,27 @@
 //! bench contention --api http://127.0.0.1:PORT --moto http://127.0.0.1:PORT --log DEV_SERVER_LOG
 //!               [--users 20] [--grid-rounds 10] [--grid-clients 200] [--open-rounds 3]
 //!               [--open-clients 300] [--open-capacity 100] [--timeout-secs 900]
+//! bench flash --api URL --moto URL --trace LAYER_TRACE [--buyers 2000] [--waves 4] [--users 50]
+//!               [--open-places 50000] [--grid-seats 5000] [--grid-max-units 2000] [--grid-readers 50]
+//! bench model --segments FILE [--api URL --moto URL --trace LAYER_TRACE (record first)]
+//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 420]
+//!               [--commit-ms 5] [--request-ms 5] [--browse-per-hold 1] [--confirm-share 0.8]
+//!               [--release-share 0.1] [--max-rate 1000000]
 //! ```
 
 mod client;
 mod contention;
+mod flash;
+mod model;
+mod rng;
 mod startup;
+mod trace;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-const USAGE: &str = "usage: bench startup [options] BASELINE=PATH NAME=PATH.. | bench contention --api URL --moto URL --log FILE [options] (see the top of infra/bench/src/main.rs)";
+const USAGE: &str = "usage: bench startup [options] BASELINE=PATH NAME=PATH.. | bench contention --api URL --moto URL --log FILE [options] | bench flash --api URL --moto URL --trace FILE [options] | bench model --segments FILE [options] (see the top of infra/bench/src/main.rs)";
 
 /// `--key value` options and positional arguments; nothing more is needed.
 pub struct Args {
@@ -73,6 +83,8 @@ async fn main() -> ExitCode {
         Ok(args) => match command.as_str() {
             "startup" => startup::run(&args).await,
             "contention" => contention::run(&args).await,
+            "flash" => flash::run(&args).await,
+            "model" => model::run(&args).await,
             _ => Err(USAGE.to_owned()),
         },
         Err(err) => Err(err),

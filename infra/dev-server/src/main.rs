@@ -32,11 +32,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // checked against template.yaml's policy for it (docs/adr/0002);
     // with LOCAL_DDB_CONTENTION=1 DynamoDB also conflicts and throttles as
     // on AWS (docs/adr/0003).
+    // LOCAL_DDB_TRACE=<path> records every DynamoDB request (make bench).
     let contention = Behaviour::from_env();
-    let proxy = IamProxy::start_with(Upstreams::from_env()?, contention)?;
-    if contention.is_some() {
-        tracing::info!("DynamoDB transaction conflicts and per-key throughput limits on");
+    if let Some(behaviour) = &contention {
+        tracing::info!(conflicts = behaviour.conflicts, throughput = behaviour.throughput, trace = ?behaviour.trace, "DynamoDB behaviour layer on");
     }
+    let proxy = IamProxy::start_with(Upstreams::from_env()?, contention)?;
     let aws = LocalAws::register(
         &proxy,
         shared::state::load_aws().await,

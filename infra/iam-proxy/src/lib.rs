@@ -79,7 +79,9 @@ impl IamProxy {
     /// when `behaviour` is given (transaction conflicts, throttling per
     /// partition key value; docs/adr/0003-local-dynamodb-contention.md).
     pub fn start_with(upstreams: Upstreams, behaviour: Option<Behaviour>) -> std::io::Result<Self> {
-        let behaviour = behaviour.map(|b| Arc::new(behaviour::Layer::new(b)));
+        let behaviour = behaviour
+            .map(|b| behaviour::Layer::new(b).map(Arc::new))
+            .transpose()?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

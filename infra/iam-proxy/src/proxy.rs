@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::behaviour::Layer;
+use crate::behaviour::{Admitted, Layer};
 use crate::policy::{Decision, Policy};
 use crate::request::{self, Call};
 use crate::{Upstreams, denied};
@@ -114,15 +114,61 @@ pub async fn handle(State(proxy): State<Proxy>, request: Request) -> Response<Bo
     let mut forward = axum::http::Request::from_parts(parts, Full::new(body));
     *forward.uri_mut() = uri;
     let answer = proxy.client.request(forward).await;
-    if let Some((layer, admitted)) = admitted {
-        layer.finish(admitted);
-    }
     match answer {
-        Ok(response) => response.map(Body::new),
-        Err(err) => plain(
-            StatusCode::BAD_GATEWAY,
-            format!("iam-proxy: {upstream}: {err}"),
-        ),
+        Ok(response) => match admitted {
+            Some((layer, admitted)) if !layer.traces() => {
+                layer.finish(admitted, response.status().is_success(), None);
+                response.map(Body::new)
+            }
+            Some((layer, admitted)) => {
+                // The answer's size (what a read costs) is known once its
+                // body has gone through, however upstream framed it.
+                let mut finish = Finish {
+                    layer: layer.clone(),
+                    admitted: Some(admitted),
+                    ok: response.status().is_success(),
+                    bytes: 0,
+                };
+                response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        // The whole guard moves in (not just its counter),
+                        // so it finishes when the body is dropped.
+                        let finish = &mut finish;
+                        if let Some(data) = frame.data_ref() {
+                            finish.bytes += data.len();
+                        }
+                        frame
+                    }))
+                })
+            }
+            None => response.map(Body::new),
+        },
+        Err(err) => {
+            if let Some((layer, admitted)) = admitted {
+                layer.finish(admitted, false, None);
+            }
+            plain(
+                StatusCode::BAD_GATEWAY,
+                format!("iam-proxy: {upstream}: {err}"),
+            )
+        }
+    }
+}
+
+/// Finishes an admitted request with its answer's size when the answer's
+/// body is done with (sent, or dropped).
+struct Finish {
+    layer: Arc<Layer>,
+    admitted: Option<Admitted>,
+    ok: bool,
+    bytes: usize,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if let Some(admitted) = self.admitted.take() {
+            self.layer.finish(admitted, self.ok, Some(self.bytes));
+        }
     }
 }
 

@@ -3,13 +3,16 @@
 //! throughput per partition key value. Off unless the proxy is started
 //! with a `Behaviour`. The rules are plain functions (`touched`,
 //! `conflicts`, `capacity`); this module holds their state behind two
-//! mutexes and counts what they refused.
+//! mutexes and counts what they refused. With a trace path it also writes
+//! one line per request (`trace`), for `make bench`.
 
 mod answers;
 mod capacity;
 mod conflicts;
 mod touched;
+mod trace;
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,18 +24,28 @@ use serde_json::Value;
 use capacity::Capacity;
 use conflicts::{InFlight, TransactionId};
 use touched::{Writes, touched};
+use trace::{Outcome, Pending, Sink};
 
 /// The switch for `make dev`: `LOCAL_DDB_CONTENTION=1`.
 pub const ENV_SWITCH: &str = "LOCAL_DDB_CONTENTION";
 
+/// `LOCAL_DDB_TRACE=<path>`: write every DynamoDB request's items, charges
+/// and outcome to that file (alone: conflicts and throttling stay off).
+pub const TRACE_SWITCH: &str = "LOCAL_DDB_TRACE";
+
 /// How the proxy behaves like DynamoDB under contention.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Behaviour {
     /// How long a transaction's items stay taken after DynamoDB Local
     /// answered it (its commit on AWS).
     pub commit_latency: Duration,
     /// Throttle beyond 1,000 WCU/s or 3,000 RCU/s per partition key value.
     pub throughput: bool,
+    /// Cancel transactions (and refuse single writes) that meet a
+    /// transaction in flight.
+    pub conflicts: bool,
+    /// Write one JSON line per DynamoDB request to this file.
+    pub trace: Option<PathBuf>,
 }
 
 impl Default for Behaviour {
@@ -40,14 +53,38 @@ impl Default for Behaviour {
         Self {
             commit_latency: Duration::from_millis(5),
             throughput: true,
+            conflicts: true,
+            trace: None,
         }
     }
 }
 
 impl Behaviour {
-    /// The default behaviour when `LOCAL_DDB_CONTENTION=1`, else none.
+    /// With `LOCAL_DDB_CONTENTION=1` the default behaviour, tracing when
+    /// `LOCAL_DDB_TRACE` names a file; with only the trace, a layer that
+    /// refuses nothing and traces; else none.
     pub fn from_env() -> Option<Self> {
-        (std::env::var(ENV_SWITCH).as_deref() == Ok("1")).then(Self::default)
+        let trace = std::env::var(TRACE_SWITCH)
+            .ok()
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from);
+        Self::from_switches(std::env::var(ENV_SWITCH).as_deref() == Ok("1"), trace)
+    }
+
+    fn from_switches(contention: bool, trace: Option<PathBuf>) -> Option<Self> {
+        match (contention, trace) {
+            (true, trace) => Some(Self {
+                trace,
+                ..Self::default()
+            }),
+            (false, Some(trace)) => Some(Self {
+                throughput: false,
+                conflicts: false,
+                trace: Some(trace),
+                ..Self::default()
+            }),
+            (false, None) => None,
+        }
     }
 }
 
@@ -64,26 +101,35 @@ pub struct Contention {
 
 pub struct Layer {
     behaviour: Behaviour,
+    started: Instant,
     in_flight: Mutex<InFlight>,
     capacity: Mutex<Capacity>,
+    trace: Option<Sink>,
     transactions_cancelled: AtomicU64,
     writes_refused: AtomicU64,
     throttled: AtomicU64,
 }
 
 /// A request the layer let through; `finish` it once upstream answered.
-pub struct Admitted(Option<TransactionId>);
+pub struct Admitted {
+    transaction: Option<TransactionId>,
+    line: Option<Pending>,
+}
 
 impl Layer {
-    pub fn new(behaviour: Behaviour) -> Self {
-        Self {
+    /// Fails only when the trace file cannot be created.
+    pub fn new(behaviour: Behaviour) -> std::io::Result<Self> {
+        let trace = behaviour.trace.as_deref().map(Sink::create).transpose()?;
+        Ok(Self {
             behaviour,
+            started: Instant::now(),
             in_flight: Mutex::default(),
             capacity: Mutex::default(),
+            trace,
             transactions_cancelled: AtomicU64::new(0),
             writes_refused: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
-        }
+        })
     }
 
     pub fn contention(&self) -> Contention {
@@ -94,29 +140,56 @@ impl Layer {
         }
     }
 
+    /// Does `finish` want the size of upstream's answer? (Only the trace
+    /// records it; without one a transaction's items are freed as soon as
+    /// upstream's answer starts, not when its body has gone through.)
+    pub fn traces(&self) -> bool {
+        self.trace.is_some()
+    }
+
     /// Lets the DynamoDB operation `op` through, or answers as DynamoDB
     /// would under contention.
     pub fn admit(&self, op: &str, body: &[u8]) -> Result<Admitted, Box<Response<Body>>> {
         let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let Some(touched) = touched(op, &body) else {
-            return Ok(Admitted(None));
+            return Ok(Admitted {
+                transaction: None,
+                line: None,
+            });
         };
         let now = Instant::now();
+        let line = self.trace.as_ref().map(|_| {
+            let micros = now.duration_since(self.started).as_micros() as u64;
+            Pending::new(micros, op, touched.clone())
+        });
+        let refuse = |outcome: Outcome, answer: Response<Body>| {
+            if let (Some(sink), Some(line)) = (&self.trace, &line) {
+                sink.write(line, outcome, None);
+            }
+            Err(Box::new(answer))
+        };
         let transaction = match &touched.writes {
-            Writes::Transaction(keys) => match self.in_flight().begin(keys, now) {
-                Ok(id) => Some(id),
-                Err(conflicts) => {
-                    self.transactions_cancelled.fetch_add(1, Ordering::Relaxed);
-                    return Err(Box::new(answers::cancelled(
-                        keys.len(),
-                        &conflicts,
-                        answers::Reason::TransactionConflict,
-                    )));
+            Writes::Transaction(keys) if self.behaviour.conflicts => {
+                match self.in_flight().begin(keys, now) {
+                    Ok(id) => Some(id),
+                    Err(conflicts) => {
+                        self.transactions_cancelled.fetch_add(1, Ordering::Relaxed);
+                        return refuse(
+                            Outcome::Conflict,
+                            answers::cancelled(
+                                keys.len(),
+                                &conflicts,
+                                answers::Reason::TransactionConflict,
+                            ),
+                        );
+                    }
                 }
-            },
-            Writes::Single(keys) if self.in_flight().any_held(keys, now) => {
+            }
+            Writes::Single(keys)
+                if self.behaviour.conflicts && self.in_flight().any_held(keys, now) =>
+            {
                 self.writes_refused.fetch_add(1, Ordering::Relaxed);
-                return Err(Box::new(answers::transaction_conflict()));
+                return refuse(Outcome::ConflictException, answers::transaction_conflict());
             }
             _ => None,
         };
@@ -125,23 +198,29 @@ impl Layer {
             if let Err(over) = capacity.consume(&touched.charges, now) {
                 drop(capacity);
                 self.throttled.fetch_add(1, Ordering::Relaxed);
-                return Err(Box::new(match (&touched.writes, transaction) {
+                let answer = match (&touched.writes, transaction) {
                     (Writes::Transaction(keys), Some(id)) => {
                         self.in_flight().end(id, now, now);
                         let items: Vec<usize> = over.iter().filter_map(|c| c.item).collect();
                         answers::cancelled(keys.len(), &items, answers::Reason::Throttling)
                     }
                     _ => answers::throttling(&over[0].partition),
-                }));
+                };
+                return refuse(Outcome::Throttled, answer);
             }
         }
-        Ok(Admitted(transaction))
+        Ok(Admitted { transaction, line })
     }
 
-    /// Upstream answered: a transaction's items stay taken for the commit
-    /// latency, then are free.
-    pub fn finish(&self, admitted: Admitted) {
-        if let Some(id) = admitted.0 {
+    /// Upstream answered (`ok`: with a success status; `bytes`: its body's
+    /// size, when `traces`): a transaction's items stay taken for the
+    /// commit latency, then are free.
+    pub fn finish(&self, admitted: Admitted, ok: bool, bytes: Option<usize>) {
+        if let (Some(sink), Some(line)) = (&self.trace, &admitted.line) {
+            let outcome = if ok { Outcome::Ok } else { Outcome::Failed };
+            sink.write(line, outcome, bytes);
+        }
+        if let Some(id) = admitted.transaction {
             let now = Instant::now();
             self.in_flight()
                 .end(id, now + self.behaviour.commit_latency, now);
@@ -178,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_conflict_is_answered_with_dynamodbs_cancellation_body() {
-        let layer = Layer::new(Behaviour::default());
+        let layer = Layer::new(Behaviour::default()).unwrap();
         let _first = layer
             .admit("TransactWriteItems", &transaction(&["EVENT"]))
             .unwrap();
@@ -203,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_transaction_is_cancelled_with_throttling_errors_and_holds_nothing() {
-        let layer = Layer::new(Behaviour::default());
+        let layer = Layer::new(Behaviour::default()).unwrap();
         // Each condition check costs 2 WCU on EVENT#1: 500 fill its second.
         let _full = layer
             .admit(
@@ -234,7 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_single_write_to_a_held_item_is_a_transaction_conflict_exception() {
-        let layer = Layer::new(Behaviour::default());
+        let layer = Layer::new(Behaviour::default()).unwrap();
         let _held = layer
             .admit("TransactWriteItems", &transaction(&["UNIT#1"]))
             .unwrap();
@@ -251,5 +330,37 @@ mod tests {
         let read = serde_json::json!({ "TableName": "t",
             "Key": { "PK": {"S":"EVENT#1"}, "SK": {"S":"UNIT#1"} } });
         assert!(layer.admit("GetItem", read.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_trace_alone_switches_conflicts_and_throttling_off() {
+        let traced = Behaviour::from_switches(false, Some("t.jsonl".into())).unwrap();
+        assert!(!traced.conflicts && !traced.throughput);
+        let both = Behaviour::from_switches(true, Some("t.jsonl".into())).unwrap();
+        assert!(both.conflicts && both.throughput && both.trace.is_some());
+        assert!(Behaviour::from_switches(false, None).is_none());
+    }
+
+    #[test]
+    fn a_tracing_layer_without_conflicts_lets_overlapping_transactions_through_and_writes_each() {
+        let path = std::env::temp_dir().join(format!("ddb-trace-{}.jsonl", std::process::id()));
+        let layer =
+            Layer::new(Behaviour::from_switches(false, Some(path.clone())).unwrap()).unwrap();
+        let first = layer
+            .admit("TransactWriteItems", &transaction(&["EVENT"]))
+            .unwrap();
+        let second = layer
+            .admit("TransactWriteItems", &transaction(&["EVENT"]))
+            .unwrap();
+        layer.finish(first, true, Some(2));
+        layer.finish(second, false, Some(300));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let outcomes: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["outcome"].to_string())
+            .collect();
+        assert_eq!(outcomes, ["\"ok\"", "\"failed\""]);
+        assert_eq!(layer.contention(), Contention::default());
     }
 }
