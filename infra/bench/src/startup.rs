@@ -482,16 +482,22 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
 
 /// The CPU time of every thread of a process so far: the first two fields
 /// of each /proc/<pid>/task/<tid>/schedstat (nanoseconds on a CPU, and
-/// waiting on a run queue).
+/// waiting on a run queue). A thread that exits while they are read is
+/// left out (its file is gone), not an error.
 fn cpu_time(pid: u32) -> Option<CpuTime> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = CpuTime::default();
-    for task in tasks {
-        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        let mut fields = schedstat.split_whitespace();
-        let mut next = || fields.next()?.parse::<u64>().ok().map(Duration::from_nanos);
-        total.on_cpu += next()?;
-        total.waiting += next()?;
+    for task in tasks.flatten() {
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = schedstat
+            .split_whitespace()
+            .map(|field| field.parse::<u64>().map(Duration::from_nanos));
+        if let (Some(Ok(on_cpu)), Some(Ok(waiting))) = (fields.next(), fields.next()) {
+            total.on_cpu += on_cpu;
+            total.waiting += waiting;
+        }
     }
     Some(total)
 }
