@@ -3,9 +3,11 @@
 # correctness check fails. Never part of `make test`.
 #
 #   1. start-up: every Lambda function in functions/* (found from their
-#      Cargo.toml, so new ones join) plus the hello-world baseline, built once
-#      with cargo lambda for x86_64, each spawned BENCH_RUNS times (15) against
-#      a fake Runtime API served by the `bench` binary;
+#      Cargo.toml, so new ones join) plus the hello-world baseline, each built
+#      on its own with cargo lambda for x86_64 as `sam build` builds it, each
+#      spawned BENCH_RUNS times (15) against a fake Runtime API served by the
+#      `bench` binary; events-api also answers a first request that reads the
+#      table, without and with its connection warmed during init;
 #   2. contention: the release dev server on the same emulators, many clients
 #      holding the same units / places at once;
 #   3. flash: the flash sale, the dev server's DynamoDB conflicting and
@@ -78,24 +80,32 @@ done
 echo "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r)"
 build_started=$SECONDS
 if runs startup; then
-    # One cargo invocation for every function, so the release AWS SDK is compiled once.
+    # One cargo invocation per function, as `sam build` runs them (template.yaml: each
+    # CodeUri is the function's package): cargo then resolves that package's features
+    # only, so the bootstrap measured is the one that ships. Built together, the
+    # functions would share one feature set and each link every client. The shared
+    # target/ still compiles the release AWS SDK once per distinct feature set.
     # x86_64 only: the aarch64 std may be missing here (docs/benchmarks.md).
-    package_flags=()
-    for package in "${packages[@]}" hello-world; do package_flags+=(-p "$package"); done
-    _log "cargo lambda build --release --x86-64 ${package_flags[*]}"
-    cargo lambda build --release --x86-64 --lambda-dir "$LAMBDA_DIR" "${package_flags[@]}"
+    for package in "${packages[@]}" hello-world events-api-warm; do
+        _log "cargo lambda build --release --x86-64 -p $package"
+        cargo lambda build --release --x86-64 --lambda-dir "$LAMBDA_DIR" -p "$package"
+    done
 fi
+functions_seconds=$((SECONDS - build_started))
+# The dev server only when a part runs it.
+tools=(-p bench)
+[ "$PART" = startup ] || tools+=(-p dev-server)
 if [ "$BUILD" = debug ]; then
-    _log "cargo build -p dev-server -p bench (debug: numbers not comparable)"
-    cargo build -p dev-server -p bench
+    _log "cargo build ${tools[*]} (debug: numbers not comparable)"
+    cargo build "${tools[@]}"
     BENCH=target/debug/bench
     DEV_SERVER=target/debug/dev-server
 else
     # The dev server and bench go through cargo lambda too: same RUSTFLAGS
     # (-C target-cpu=haswell) and target dir, so the release SDK above is reused
     # instead of compiled a second time into target/release.
-    _log "cargo lambda build --release --x86-64 -p dev-server -p bench"
-    cargo lambda build --release --x86-64 --lambda-dir "$TOOLS_DIR" -p dev-server -p bench
+    _log "cargo lambda build --release --x86-64 ${tools[*]}"
+    cargo lambda build --release --x86-64 --lambda-dir "$TOOLS_DIR" "${tools[@]}"
     BENCH="$TOOLS_DIR/bench/bootstrap"
     DEV_SERVER="$TOOLS_DIR/dev-server/bootstrap"
 fi
@@ -156,7 +166,15 @@ if runs startup; then
     rm -f "$STATE"/startup-*.log
     targets=("hello-world=$LAMBDA_DIR/hello-world/bootstrap")
     for bin in "${bins[@]}"; do targets+=("$bin=$LAMBDA_DIR/$bin/bootstrap"); done
+    # A real cold start: the first request reads the table (a GetItem of an
+    # event that does not exist, answered 404), without and with the
+    # connection warmed during init (infra/bench/events-api-warm).
+    targets+=("events-api:get-event=$LAMBDA_DIR/events-api/bootstrap"
+        "events-api-warm=$LAMBDA_DIR/events-api-warm/bootstrap"
+        "events-api-warm:get-event=$LAMBDA_DIR/events-api-warm/bootstrap")
+    probe=/v1/events/bench-no-such-event
     "$BENCH" startup --runs "$RUNS" --log-dir "$STATE" --env-file "$FUNCTION_ENV" \
+        --probes "events-api:get-event=$probe,events-api-warm:get-event=$probe" \
         --triggers "$(
             IFS=,
             echo "${triggers[*]}"
@@ -192,7 +210,7 @@ if runs model; then
     _stop_pidfile "$STATE/dev-server.pid"
 fi
 
-summary="make bench: ${SECONDS} s in all, ${build_seconds} s of it building"
+summary="make bench: ${SECONDS} s in all, ${build_seconds} s of it building (${functions_seconds} s the functions, one by one)"
 if runs model; then
     _log "$summary" >&2 # stdout ends with the model's `model:` line
 else

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! bench startup [--runs 15] [--timeout-secs 10] [--log-dir DIR] [--max-ratio 2] [--rss-limit-mib 16]
-//!               [--triggers NAME=sqs|schedule,..] BASELINE=PATH NAME=PATH..
+//!               [--triggers NAME=sqs|schedule,..] [--probes NAME=/http/path,..] [--invoke-cpu-share 0.15]
+//!               BASELINE=PATH NAME=PATH..
 //! bench contention --api http://127.0.0.1:PORT --moto http://127.0.0.1:PORT --log DEV_SERVER_LOG
 //!               [--users 20] [--grid-rounds 10] [--grid-clients 200] [--open-rounds 3]
 //!               [--open-clients 300] [--open-capacity 100] [--timeout-secs 900]

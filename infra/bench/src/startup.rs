@@ -6,6 +6,14 @@
 //! a Runtime API on a port of its own (nothing left over from an earlier
 //! process can take its invocation) and an environment of only what Lambda
 //! sets plus `--env-file` (nothing from the calling shell).
+//!
+//! CPU time of each phase is the sum of the process's threads' time on CPU
+//! (/proc/<pid>/task/*/schedstat) at the first `GET /next` and at the
+//! response; the same file gives the time they waited for a CPU. Lambda runs
+//! init at full CPU but a 256 MB function's invoke phase on a fraction of a
+//! vCPU, so the first response is also reported as it would take there:
+//! both phases without their wait for a CPU (this machine's load), the
+//! invoke's CPU time stretched to `--invoke-cpu-share` (0.15).
 
 use std::fs::OpenOptions;
 use std::path::{Path as FsPath, PathBuf};
@@ -26,13 +34,16 @@ use crate::{Args, quantile};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
-/// What an API function is asked on its first invocation.
+/// What an API function is asked on its first invocation, unless
+/// `--probes NAME=PATH` names another path for it.
 const PROBE_PATH: &str = "/v1/health/live";
 
 struct Function {
     name: String,
     path: PathBuf,
     trigger: Trigger,
+    /// The HTTP path of the first (and only) request, for `Trigger::Http`.
+    probe: String,
 }
 
 /// What invokes a function in AWS, and so which event it gets here.
@@ -48,11 +59,7 @@ enum Trigger {
 
 impl Trigger {
     fn parse(name: &str, triggers: &str) -> Result<Self, String> {
-        let named = triggers
-            .split(',')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(function, _)| *function == name);
-        match named.map(|(_, trigger)| trigger) {
+        match named(triggers, name) {
             None => Ok(Self::Http),
             Some("sqs") => Ok(Self::Queue),
             Some("schedule") => Ok(Self::Schedule),
@@ -73,6 +80,8 @@ enum Kind {
 struct Outcome {
     kind: Kind,
     at: Instant,
+    /// The process's CPU time when its response arrived.
+    cpu: Option<CpuTime>,
     body: Bytes,
 }
 
@@ -82,17 +91,57 @@ struct Slot {
     request_id: String,
     function_name: String,
     event: Option<Bytes>,
+    /// The function's process, once spawned (for its CPU time).
+    pid: Option<u32>,
     next_at: Option<Instant>,
+    /// The process's CPU time at its first `GET /next`.
+    next_cpu: Option<CpuTime>,
     done: Option<oneshot::Sender<Outcome>>,
 }
 
 type Shared = Arc<Mutex<Slot>>;
 
+/// What the threads of a process have spent so far: time on a CPU, and
+/// time runnable but waiting for one.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTime {
+    on_cpu: Duration,
+    waiting: Duration,
+}
+
+impl CpuTime {
+    fn since(self, earlier: Self) -> Self {
+        Self {
+            on_cpu: self.on_cpu.saturating_sub(earlier.on_cpu),
+            waiting: self.waiting.saturating_sub(earlier.waiting),
+        }
+    }
+}
+
 struct Sample {
     total: Duration,
     init: Duration,
+    init_cpu: CpuTime,
+    invoke_cpu: CpuTime,
     hwm_kib: u64,
     status: String,
+}
+
+impl Sample {
+    fn invoke(&self) -> Duration {
+        self.total.saturating_sub(self.init)
+    }
+
+    /// The first response as Lambda would time it: init at full CPU, the
+    /// invoke on a `share` of one vCPU. Each phase is its CPU time at that
+    /// share plus its time off CPU (waiting for DynamoDB, the Runtime API);
+    /// neither keeps the time it waited for a CPU here (this machine's load).
+    fn first_response_at_share(&self, share: f64) -> Duration {
+        let phase = |wall: Duration, cpu: CpuTime, share: f64| {
+            wall.saturating_sub(cpu.on_cpu).saturating_sub(cpu.waiting) + cpu.on_cpu.div_f64(share)
+        };
+        phase(self.init, self.init_cpu, 1.0) + phase(self.invoke(), self.invoke_cpu, share)
+    }
 }
 
 pub async fn run(args: &Args) -> Result<bool, String> {
@@ -102,6 +151,11 @@ pub async fn run(args: &Args) -> Result<bool, String> {
     let max_ratio: f64 = args.get("max-ratio", 2.0)?;
     let rss_limit_mib: f64 = args.get("rss-limit-mib", 16.0)?;
     let triggers: String = args.get("triggers", String::new())?;
+    let probes: String = args.get("probes", String::new())?;
+    let share: f64 = args.get("invoke-cpu-share", 0.15)?;
+    if !(share > 0.0 && share <= 1.0) {
+        return Err("--invoke-cpu-share must be in (0, 1]".into());
+    }
     let pause = Duration::from_millis(args.get("pause-ms", 25)?);
     let env = match args.get("env-file", String::new())?.as_str() {
         "" => Vec::new(),
@@ -118,6 +172,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
                 name: name.to_owned(),
                 path: PathBuf::from(path),
                 trigger: Trigger::parse(name, &triggers)?,
+                probe: named(&probes, name).unwrap_or(PROBE_PATH).to_owned(),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -148,8 +203,23 @@ pub async fn run(args: &Args) -> Result<bool, String> {
         }
     }
 
-    report(&functions, &samples, &failures, max_ratio, rss_limit_mib);
+    report(
+        &functions,
+        &samples,
+        &failures,
+        max_ratio,
+        rss_limit_mib,
+        share,
+    );
     Ok(failures.iter().all(Vec::is_empty))
+}
+
+/// The value of `name` in a `NAME=VALUE,..` list.
+fn named<'a>(list: &'a str, name: &str) -> Option<&'a str> {
+    list.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
 }
 
 fn report(
@@ -158,26 +228,45 @@ fn report(
     failures: &[Vec<String>],
     max_ratio: f64,
     rss_limit_mib: f64,
+    share: f64,
 ) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mib = |kib: u64| kib as f64 / 1024.0;
+    let p50 = |mut values: Vec<Duration>| {
+        values.sort_unstable();
+        ms(quantile(&values, 0.5).unwrap_or_default())
+    };
     println!();
     println!(
-        "{:<14} {:>8} | {:>8} {:>7} {:>7} | {:>8} {:>8} | {:>7} {:>7} | {:>6} | verdict (time ≤ {max_ratio}× baseline, RSS ≤ {rss_limit_mib} MiB)",
+        "{:<22} {:>8} | {:>8} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} | {:>9} | {:>7} {:>7} | {:>6} | verdict (time ≤ {max_ratio}× baseline, RSS ≤ {rss_limit_mib} MiB)",
         "function",
         "size MiB",
         "1st resp",
         "min",
         "max",
         "init",
+        "CPU",
         "invoke",
+        "CPU",
+        format!("at {share}"),
         "RSS p50",
         "RSS max",
         "status"
     );
     println!(
-        "{:<14} {:>8} | {:>8} {:>7} {:>7} | {:>8} {:>8} | {:>7} {:>7} |",
-        "", "", "ms p50", "ms", "ms", "ms p50", "ms p50", "MiB", "MiB"
+        "{:<22} {:>8} | {:>8} {:>7} {:>7} | {:>7} {:>7} | {:>7} {:>7} | {:>9} | {:>7} {:>7} |",
+        "",
+        "",
+        "ms p50",
+        "ms",
+        "ms",
+        "ms p50",
+        "ms p50",
+        "ms p50",
+        "ms p50",
+        "ms p50",
+        "MiB",
+        "MiB"
     );
     let mut baseline_ms = None;
     for (i, function) in functions.iter().enumerate() {
@@ -186,15 +275,8 @@ fn report(
             .unwrap_or(f64::NAN);
         let runs = &samples[i];
         let mut total: Vec<Duration> = runs.iter().map(|s| s.total).collect();
-        let mut init: Vec<Duration> = runs.iter().map(|s| s.init).collect();
-        let mut invoke: Vec<Duration> = runs
-            .iter()
-            .map(|s| s.total.saturating_sub(s.init))
-            .collect();
         let mut hwm: Vec<u64> = runs.iter().map(|s| s.hwm_kib).collect();
         total.sort_unstable();
-        init.sort_unstable();
-        invoke.sort_unstable();
         hwm.sort_unstable();
         let mut statuses: Vec<&str> = runs.iter().map(|s| s.status.as_str()).collect();
         statuses.sort_unstable();
@@ -203,7 +285,7 @@ fn report(
             (quantile(&total, 0.5), total.first(), total.last())
         else {
             println!(
-                "{:<14} {size:>8.1} | no successful run | FAIL",
+                "{:<22} {size:>8.1} | no successful run | FAIL",
                 function.name
             );
             continue;
@@ -231,13 +313,19 @@ fn report(
             }
         };
         println!(
-            "{:<14} {size:>8.1} | {:>8.2} {:>7.2} {:>7.2} | {:>8.2} {:>8.2} | {:>7.1} {:>7.1} | {:>6} | {verdict}{}",
+            "{:<22} {size:>8.1} | {:>8.2} {:>7.2} {:>7.2} | {:>7.2} {:>7.2} | {:>7.2} {:>7.2} | {:>9.2} | {:>7.1} {:>7.1} | {:>6} | {verdict}{}",
             function.name,
             ms(median),
             ms(*min),
             ms(*max),
-            ms(quantile(&init, 0.5).unwrap_or_default()),
-            ms(quantile(&invoke, 0.5).unwrap_or_default()),
+            p50(runs.iter().map(|s| s.init).collect()),
+            p50(runs.iter().map(|s| s.init_cpu.on_cpu).collect()),
+            p50(runs.iter().map(Sample::invoke).collect()),
+            p50(runs.iter().map(|s| s.invoke_cpu.on_cpu).collect()),
+            p50(runs
+                .iter()
+                .map(|s| s.first_response_at_share(share))
+                .collect()),
             mib(quantile(&hwm, 0.5).unwrap_or_default()),
             rss_max,
             statuses.join(","),
@@ -249,8 +337,18 @@ fn report(
         );
     }
     println!(
-        "\n1st resp = process spawn → the response body received by the fake Runtime API; init = spawn → first GET /next;\ninvoke = GET /next → response; RSS = VmHWM right after the response; status = the function's HTTP status for GET {PROBE_PATH}."
+        "\nsize = the bootstrap as `sam build` ships it (built per package); 1st resp = process spawn → the response body\n\
+         received by the fake Runtime API; init = spawn → first GET /next; invoke = GET /next → response; CPU = the\n\
+         process's time on CPU in that phase (all threads); at {share} = the 1st response as Lambda would time it: init\n\
+         at full CPU, the invoke's CPU time at {share} vCPU (its share at 256 MB), neither phase's wait for a CPU here;\n\
+         RSS = VmHWM right after the response;\n\
+         status = the function's HTTP status for its probe (GET {PROBE_PATH} unless named otherwise below)."
     );
+    for function in functions {
+        if function.trigger == Trigger::Http && function.probe != PROBE_PATH {
+            println!("  {}: GET {}", function.name, function.probe);
+        }
+    }
     for (function, failed) in functions.iter().zip(failures) {
         for failure in failed {
             println!("FAIL {}: {failure}", function.name);
@@ -271,8 +369,8 @@ async fn invoke_once(
         event: Some(Bytes::from(event(function, &request_id).to_string())),
         request_id,
         function_name: function.name.clone(),
-        next_at: None,
         done: Some(done),
+        ..Slot::default()
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -316,13 +414,17 @@ async fn invoke_once(
     let mut child = command
         .spawn()
         .map_err(|e| format!("spawning {}: {e}", function.path.display()))?;
+    shared.lock().map_err(|_| "poisoned")?.pid = Some(child.id());
     let outcome = tokio::time::timeout(timeout, outcome).await;
     let hwm_kib = proc_status_kib(child.id(), "VmHWM:");
     let exited = child.try_wait().ok().flatten();
     let _ = child.kill();
     let _ = child.wait();
     server.abort();
-    let next_at = shared.lock().map_err(|_| "poisoned")?.next_at;
+    let (next_at, next_cpu) = {
+        let slot = shared.lock().map_err(|_| "poisoned")?;
+        (slot.next_at, slot.next_cpu)
+    };
 
     let outcome = match (outcome, exited) {
         (Ok(Ok(outcome)), _) => outcome,
@@ -340,9 +442,14 @@ async fn invoke_once(
         Kind::Response => "ok".to_owned(),
         kind => return Err(format!("{kind:?}: {body}")),
     };
+    let (Some(next_cpu), Some(done_cpu)) = (next_cpu, outcome.cpu) else {
+        return Err("could not read the process's CPU time (/proc/<pid>/task/*/schedstat)".into());
+    };
     Ok(Sample {
         total: outcome.at - started,
         init: next_at.map_or(Duration::ZERO, |at| at - started),
+        init_cpu: next_cpu,
+        invoke_cpu: done_cpu.since(next_cpu),
         hwm_kib: hwm_kib.ok_or("could not read VmHWM (exited already?)")?,
         status,
     })
@@ -373,9 +480,31 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
         .ok()
 }
 
+/// The CPU time of every thread of a process so far: the first two fields
+/// of each /proc/<pid>/task/<tid>/schedstat (nanoseconds on a CPU, and
+/// waiting on a run queue). A thread that exits while they are read is
+/// left out (its file is gone), not an error.
+fn cpu_time(pid: u32) -> Option<CpuTime> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = CpuTime::default();
+    for task in tasks.flatten() {
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = schedstat
+            .split_whitespace()
+            .map(|field| field.parse::<u64>().map(Duration::from_nanos));
+        if let (Some(Ok(on_cpu)), Some(Ok(waiting))) = (fields.next(), fields.next()) {
+            total.on_cpu += on_cpu;
+            total.waiting += waiting;
+        }
+    }
+    Some(total)
+}
+
 /// Each function gets what its real trigger sends: API functions an API
-/// Gateway HTTP API (payload 2.0) `GET /v1/health/live`, queue workers an
-/// empty SQS batch, the scheduler the sweep's input (template.yaml).
+/// Gateway HTTP API (payload 2.0) `GET` of their probe path, queue workers
+/// an empty SQS batch, the scheduler the sweep's input (template.yaml).
 fn event(function: &Function, request_id: &str) -> serde_json::Value {
     match function.trigger {
         Trigger::Http => {}
@@ -390,7 +519,7 @@ fn event(function: &Function, request_id: &str) -> serde_json::Value {
     json!({
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": PROBE_PATH,
+        "rawPath": function.probe,
         "rawQueryString": "",
         "headers": {
             "accept": "*/*", "host": host, "user-agent": "bench", "x-forwarded-for": "127.0.0.1",
@@ -398,7 +527,7 @@ fn event(function: &Function, request_id: &str) -> serde_json::Value {
         },
         "requestContext": {
             "accountId": ACCOUNT, "apiId": "bench", "domainName": host, "domainPrefix": "bench",
-            "http": { "method": "GET", "path": PROBE_PATH, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
+            "http": { "method": "GET", "path": function.probe, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
             "requestId": request_id, "routeKey": "$default", "stage": "$default",
             "time": "01/Jan/2030:00:00:00 +0000", "timeEpoch": now_ms
         },
@@ -427,6 +556,7 @@ async fn next(State(shared): State<Shared>) -> Response {
     let delivery = shared.lock().ok().and_then(|mut slot| {
         let event = slot.event.take()?;
         slot.next_at = Some(Instant::now());
+        slot.next_cpu = slot.pid.and_then(cpu_time);
         Some((slot.request_id.clone(), slot.function_name.clone(), event))
     });
     let Some((request_id, name, event)) = delivery else {
@@ -493,7 +623,13 @@ fn finish(shared: &Shared, id: Option<&str>, kind: Kind, body: Bytes) -> Respons
         return StatusCode::BAD_REQUEST.into_response();
     }
     if let Some(done) = slot.done.take() {
-        let _ = done.send(Outcome { kind, at, body });
+        let cpu = slot.pid.and_then(cpu_time);
+        let _ = done.send(Outcome {
+            kind,
+            at,
+            cpu,
+            body,
+        });
     }
     (StatusCode::ACCEPTED, axum::Json(json!({ "status": "OK" }))).into_response()
 }
