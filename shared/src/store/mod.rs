@@ -222,7 +222,7 @@ const RETRYABLE_CODES: [&str; 5] = [
 fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + ConditionItem + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + ServerFault,
 {
     if matches!(
         err,
@@ -243,8 +243,26 @@ where
         if inner.code().is_some_and(|c| RETRYABLE_CODES.contains(&c)) {
             return StoreError::Throttled;
         }
+        // DynamoDB failed on its side (500, 503), and kept failing through
+        // the SDK's retries: the caller's request was fine.
+        if service.raw().is_server_fault() {
+            return StoreError::Unavailable(
+                aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
+            );
+        }
     }
     StoreError::Service(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+}
+
+/// Whether an answer was a 5xx from the service.
+trait ServerFault {
+    fn is_server_fault(&self) -> bool;
+}
+
+impl ServerFault for aws_sdk_dynamodb::config::http::HttpResponse {
+    fn is_server_fault(&self) -> bool {
+        self.status().is_server_error()
+    }
 }
 
 /// Lets `classify` see inside the operation-specific error enums.
@@ -354,8 +372,27 @@ mod tests {
         assert_eq!(err.status, 503);
     }
 
+    impl ServerFault for () {
+        fn is_server_fault(&self) -> bool {
+            false
+        }
+    }
+
     fn classified(err: SdkError<GetItemError, ()>) -> StoreError {
         classify(err)
+    }
+
+    #[test]
+    fn a_server_error_that_outlasted_the_retries_is_a_503_not_a_500() {
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        let raw = HttpResponse::new(502.try_into().unwrap(), "bad gateway".into());
+        let err = classify(SdkError::service_error(
+            GetItemError::generic(ErrorMetadata::builder().message("bad gateway").build()),
+            raw,
+        ));
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert_eq!(ApiError::from(err).status, 503);
     }
 
     #[test]
