@@ -191,22 +191,79 @@ fn check_on_sale(event: &Event, sale: Sale, now: OffsetDateTime) -> Result<(), P
     Ok(())
 }
 
-/// Places left per shard of an open layout, from the shards holds have
-/// touched (`touched`: shard → remaining); a shard no hold touched yet is
-/// still full. With `group`, only that group's shards.
+/// How many consecutive shards of its group a hold reads first: enough
+/// places for any booking (`max_per_booking` ≤ 50), and a read whose size
+/// does not grow with the event (docs/holds.md).
+pub const SHARD_WINDOW: u32 = 16;
+
+/// The shards a hold reads: a window of one group, then, when that cannot
+/// serve it, the whole group, then every shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardScope {
+    /// Up to `SHARD_WINDOW` consecutive shards of `group`, from its
+    /// `first`-th.
+    Window {
+        group: u32,
+        first: u32,
+    },
+    Group(u32),
+    All,
+}
+
+impl ShardScope {
+    /// A window of `group` at `at` (any number: it is wrapped onto the
+    /// starts where a whole window fits, so concurrent holds spread).
+    pub fn window(shards: u32, group: u32, at: u32) -> Self {
+        let members = group_members(shards, group);
+        let starts = members.saturating_sub(SHARD_WINDOW) + 1;
+        ShardScope::Window {
+            group,
+            first: at % starts,
+        }
+    }
+
+    /// The next scope to read when this one cannot serve the hold.
+    pub fn wider(self) -> Option<Self> {
+        match self {
+            ShardScope::Window { group, .. } => Some(ShardScope::Group(group)),
+            ShardScope::Group(_) => Some(ShardScope::All),
+            ShardScope::All => None,
+        }
+    }
+
+    /// The shards in scope, in shard order.
+    pub fn shards(self, shards: u32) -> Vec<u32> {
+        let groups = shard_group_count(shards);
+        match self {
+            ShardScope::Window { group, first } => (first..first + SHARD_WINDOW)
+                .map(|k| group + k * groups)
+                .take_while(|&shard| shard < shards)
+                .collect(),
+            ShardScope::Group(group) => (group..shards).step_by(groups as usize).collect(),
+            ShardScope::All => (0..shards).collect(),
+        }
+    }
+}
+
+/// How many shards `group` has.
+fn group_members(shards: u32, group: u32) -> u32 {
+    shards
+        .saturating_sub(group)
+        .div_ceil(shard_group_count(shards))
+}
+
+/// Places left per shard in `scope` of an open layout, from the shards
+/// holds have touched (`touched`: shard → remaining); a shard no hold
+/// touched yet is still full.
 pub fn places_left(
     capacity: u32,
     shards: u32,
-    group: Option<u32>,
+    scope: ShardScope,
     touched: &HashMap<u32, u32>,
 ) -> Vec<(u32, u32)> {
-    let groups = shard_group_count(shards);
-    let (first, step) = match group {
-        Some(group) => (group, groups),
-        None => (0, 1),
-    };
-    (first..shards)
-        .step_by(step as usize)
+    scope
+        .shards(shards)
+        .into_iter()
         .map(|shard| {
             let full = shard_capacity(capacity, shards, shard);
             (shard, touched.get(&shard).copied().unwrap_or(full))
@@ -260,7 +317,7 @@ mod tests {
     fn untouched_shards_are_full_and_touched_ones_keep_what_is_left() {
         let touched = HashMap::from([(1, 0), (2, 4)]);
         assert_eq!(
-            places_left(35, 4, None, &touched),
+            places_left(35, 4, ShardScope::All, &touched),
             [(0, 9), (1, 0), (2, 4), (3, 8)]
         );
     }
@@ -270,7 +327,7 @@ mod tests {
         let shards = 200;
         let groups = shard_group_count(shards);
         let touched = HashMap::from([(1, 3)]);
-        let group = places_left(2_000, shards, Some(1), &touched);
+        let group = places_left(2_000, shards, ShardScope::Group(1), &touched);
         assert_eq!(group.len(), (shards / groups) as usize);
         assert!(
             group
@@ -279,6 +336,37 @@ mod tests {
         );
         assert_eq!(group[0], (1, 3));
         assert_eq!(group[1], (1 + groups, 10));
+    }
+
+    #[test]
+    fn a_window_is_consecutive_shards_of_its_group_wherever_it_starts() {
+        let shards = 5_000;
+        let groups = shard_group_count(shards);
+        let group = ShardScope::Group(7).shards(shards);
+        for at in [0, 1, 100, 139, 140, 10_000, u32::MAX] {
+            let window = ShardScope::window(shards, 7, at).shards(shards);
+            assert_eq!(window.len(), SHARD_WINDOW as usize, "at {at}");
+            let first = group.iter().position(|&s| s == window[0]).unwrap();
+            assert_eq!(window, group[first..first + window.len()], "at {at}");
+            assert!(window.iter().all(|&s| shard_group(s, groups) == 7));
+        }
+    }
+
+    #[test]
+    fn a_window_of_a_small_event_is_all_of_its_group() {
+        assert_eq!(
+            ShardScope::window(10, 0, 12_345).shards(10),
+            (0..10).collect::<Vec<_>>()
+        );
+        assert_eq!(ShardScope::window(1, 0, 3).shards(1), [0]);
+    }
+
+    #[test]
+    fn a_scope_widens_from_its_window_to_its_group_to_every_shard() {
+        let window = ShardScope::window(5_000, 3, 9);
+        assert_eq!(window.wider(), Some(ShardScope::Group(3)));
+        assert_eq!(ShardScope::Group(3).wider(), Some(ShardScope::All));
+        assert_eq!(ShardScope::All.wider(), None);
     }
 
     fn now() -> OffsetDateTime {

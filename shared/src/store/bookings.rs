@@ -117,7 +117,10 @@ pub(super) fn booking_item(booking: &Booking) -> Item {
     }
     if booking.status == BookingStatus::Confirmed {
         item.extend([
-            (GSI2PK.into(), s(keys::booked_pk(&booking.event_id))),
+            (
+                GSI2PK.into(),
+                s(keys::booked_pk(&booking.event_id, &booking.id)),
+            ),
             (GSI2SK.into(), s(&booking.id)),
         ]);
     }
@@ -208,7 +211,7 @@ mod tests {
         assert!(![GSI3PK, GSI3SK].iter().any(|k| item.contains_key(*k)));
         assert_eq!(
             get_s(&item, GSI2PK).unwrap(),
-            "BOOKED#e1",
+            keys::booked_pk("e1", "b1"),
             "among the event's confirmed bookings"
         );
         booking.status = BookingStatus::Cancelled;

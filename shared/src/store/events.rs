@@ -122,8 +122,13 @@ impl Store {
         let mut writes = vec![self.event_update(before, after, relayout)?];
         // A cancellation owes every confirmed booking its money back: the
         // refund run starts in the same transaction (store/refunds.rs).
+        // The marks tell confirmations the event is cancelled
+        // (keys::cancelled_mark).
         if after.status == EventStatus::Cancelled && before.status != EventStatus::Cancelled {
             writes.push(self.refund_run_started(&after.id, after.updated_at)?);
+            for (pk, sk) in keys::cancelled_marks(&after.id) {
+                writes.push(self.create(key(pk, sk))?);
+            }
         }
         writes.push(self.create(audit_item(&audit))?);
         match self.transact(writes).await {

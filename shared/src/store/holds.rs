@@ -16,7 +16,7 @@ use super::{Store, StoreError, build_error, classify, condition_failed_at, trans
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
 use crate::domain::event::{Event, shard_group_count};
-use crate::domain::hold::{self, Plan, Take};
+use crate::domain::hold::{self, Plan, ShardScope, Take};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use rand::Rng;
 
@@ -124,9 +124,10 @@ impl Store {
         }
     }
 
-    /// Reads one random group of shards, takes from it, and widens to every
-    /// shard only when that group cannot serve the quantity; lapsed holds
-    /// are reclaimed before answering sold out.
+    /// Reads a random window of a random group of shards, takes from it,
+    /// and widens to the group, then to every shard, only when that cannot
+    /// serve the quantity; lapsed holds are reclaimed before answering
+    /// sold out.
     async fn take_quantity(
         &self,
         event: &Event,
@@ -135,15 +136,19 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, StoreError> {
-        let group = rand::rng().random_range(0..shard_group_count(event.shard_count));
-        let mut scope = Some(group);
+        let (group, at) = {
+            let mut rng = rand::rng();
+            let groups = shard_group_count(event.shard_count);
+            (rng.random_range(0..groups), rng.random())
+        };
+        let mut scope = ShardScope::window(event.shard_count, group, at);
         let mut remaining = self.places_left(event, scope).await?;
         let mut reclaimed_lapsed = false;
         for _ in 0..(2 * event.shard_count + 8).min(MAX_TAKE_ROUNDS) {
             let start = rand::rng().random_range(0..remaining.len().max(1));
             let Some(allocations) = hold::allocate(&remaining, quantity, start) else {
-                if scope.is_some() {
-                    scope = None;
+                if let Some(wider) = scope.wider() {
+                    scope = wider;
                 } else if reclaimed_lapsed {
                     return Ok(HoldOutcome::SoldOut);
                 } else {

@@ -13,7 +13,7 @@ use super::keys::{self, GSI2, GSI2PK, GSI2SK};
 use super::{Item, Store, StoreError, build_error, classify};
 use crate::domain::booking::{Allocation, Booking};
 use crate::domain::event::{Event, Layout, shard_capacity, shard_group, shard_group_count};
-use crate::domain::hold;
+use crate::domain::hold::{self, ShardScope};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum ShardChange<'a> {
@@ -58,7 +58,7 @@ impl Store {
             }
             Layout::Open { capacity, .. } => {
                 let in_shards: u32 = self
-                    .places_left(event, None)
+                    .places_left(event, ShardScope::All)
                     .await?
                     .iter()
                     .map(|(_, left)| left)
@@ -115,27 +115,34 @@ impl Store {
         Ok(taken)
     }
 
-    /// Places left per shard of an open event: one group's shards, or with
-    /// `None` every shard. Read from the groups' GSI2 partitions (only
-    /// shards a hold touched are there; the others are full), so it may lag
-    /// a moment behind the shards: takes are conditional, and a stale read
-    /// only costs a retry.
+    /// Places left per shard of an open event in `scope`. Read from the
+    /// groups' GSI2 partitions (only shards a hold touched are there; the
+    /// others are full), so it may lag a moment behind the shards: takes
+    /// are conditional, and a stale read only costs a retry.
     pub(super) async fn places_left(
         &self,
         event: &Event,
-        group: Option<u32>,
+        scope: ShardScope,
     ) -> Result<Vec<(u32, u32)>, StoreError> {
         let Layout::Open { capacity, .. } = event.layout else {
             return Ok(Vec::new());
         };
-        let groups: Vec<u32> = match group {
-            Some(group) => vec![group],
-            None => (0..shard_group_count(event.shard_count)).collect(),
+        let reads: Vec<(u32, Option<(u32, u32)>)> = match scope {
+            // A window is one range of its group's sort keys.
+            ShardScope::Window { group, .. } => {
+                let shards = scope.shards(event.shard_count);
+                let range = shards.first().copied().zip(shards.last().copied());
+                vec![(group, range)]
+            }
+            ShardScope::Group(group) => vec![(group, None)],
+            ShardScope::All => (0..shard_group_count(event.shard_count))
+                .map(|group| (group, None))
+                .collect(),
         };
         let pages = try_join_all(
-            groups
+            reads
                 .iter()
-                .map(|group| self.shard_group(&event.id, *group)),
+                .map(|&(group, range)| self.touched_shards(&event.id, group, range)),
         )
         .await?;
         let touched = pages
@@ -149,18 +156,35 @@ impl Store {
         Ok(hold::places_left(
             capacity,
             event.shard_count,
-            group,
+            scope,
             &touched,
         ))
     }
 
-    async fn shard_group(&self, event_id: &str, group: u32) -> Result<Vec<Item>, StoreError> {
-        self.client
+    /// The touched shards of a group, or of the range of it from the first
+    /// to the last shard given; only the two attributes a hold needs.
+    async fn touched_shards(
+        &self,
+        event_id: &str,
+        group: u32,
+        range: Option<(u32, u32)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
             .query()
             .table_name(self.table_name())
             .index_name(GSI2)
-            .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(keys::shard_group_pk(event_id, group)))
+            .projection_expression("#shard, remaining")
+            .expression_attribute_names("#shard", "shard")
+            .expression_attribute_values(":pk", s(keys::shard_group_pk(event_id, group)));
+        let query = match range {
+            Some((first, last)) => query
+                .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :first AND :last")
+                .expression_attribute_values(":first", s(keys::shard_group_sk(first)))
+                .expression_attribute_values(":last", s(keys::shard_group_sk(last))),
+            None => query.key_condition_expression("GSI2PK = :pk"),
+        };
+        query
             .into_paginator()
             .items()
             .send()

@@ -88,10 +88,21 @@ pub fn user_bookings_pk(user_id: &str) -> String {
     format!("USERBOOKINGS#{user_id}")
 }
 
+/// An event's confirmed bookings (GSI2 `BOOKED#`) and its tickets (GSI2
+/// `TICKETS#`) are each spread over this many partition keys, by booking,
+/// so a free on-sale, which confirms as fast as it holds, does not write
+/// one key per event (docs/holds.md).
+pub const CONFIRMED_SHARDS: u32 = 32;
+
 /// A confirmed booking's place in GSI2: its event's confirmed bookings
 /// (refunded when the event is cancelled).
-pub fn booked_pk(event_id: &str) -> String {
-    format!("BOOKED#{event_id}")
+pub fn booked_pk(event_id: &str, booking_id: &str) -> String {
+    format!("BOOKED#{event_id}#{}", spread(booking_id, CONFIRMED_SHARDS))
+}
+
+/// Every GSI2 partition of an event's confirmed bookings.
+pub fn booked_pks(event_id: &str) -> impl Iterator<Item = String> {
+    (0..CONFIRMED_SHARDS).map(move |shard| format!("BOOKED#{event_id}#{shard}"))
 }
 
 /// An event's held bookings sit in GSI2 by expiry, spread over this many
@@ -120,9 +131,18 @@ pub fn ticket(booking_id: &str, number: u32) -> (String, String) {
     )
 }
 
-/// An event's tickets in GSI2, for door counts.
-pub fn event_tickets_pk(event_id: &str) -> String {
-    format!("TICKETS#{event_id}")
+/// A ticket's place in GSI2, beside its booking's other tickets: its
+/// event's tickets, for door counts.
+pub fn event_tickets_pk(event_id: &str, booking_id: &str) -> String {
+    format!(
+        "TICKETS#{event_id}#{}",
+        spread(booking_id, CONFIRMED_SHARDS)
+    )
+}
+
+/// Every GSI2 partition of an event's tickets.
+pub fn event_tickets_pks(event_id: &str) -> impl Iterator<Item = String> {
+    (0..CONFIRMED_SHARDS).map(move |shard| format!("TICKETS#{event_id}#{shard}"))
 }
 
 pub fn payment_intent(id: &str) -> (String, String) {
@@ -192,6 +212,27 @@ pub fn refund_run(event_id: &str) -> (String, String) {
     (format!("REFUNDRUN#{event_id}"), "RUN".into())
 }
 
+/// An event's cancellation is written to this many marks, and a
+/// confirmation checks the one its booking hashes to instead of the event
+/// item, so an on-sale's confirmations do not all include one item (two
+/// transactions that include one item conflict, docs/holds.md).
+pub const CANCELLED_MARKS: u32 = 32;
+
+/// The cancellation mark a booking's confirmation checks: absent until its
+/// event is cancelled.
+pub fn cancelled_mark(event_id: &str, booking_id: &str) -> (String, String) {
+    cancelled_mark_at(event_id, spread(booking_id, CANCELLED_MARKS))
+}
+
+/// Every cancellation mark of an event, all written when it is cancelled.
+pub fn cancelled_marks(event_id: &str) -> impl Iterator<Item = (String, String)> {
+    (0..CANCELLED_MARKS).map(move |mark| cancelled_mark_at(event_id, mark))
+}
+
+fn cancelled_mark_at(event_id: &str, mark: u32) -> (String, String) {
+    (format!("CANCELLED#{event_id}#{mark}"), "MARK".into())
+}
+
 /// Scheduled events sit in GSI3 by publish time, for the sweep.
 pub const PUBLISHING_PK: &str = "PUBLISHING";
 
@@ -227,9 +268,23 @@ mod tests {
         assert!(unit_buckets("e1").any(|bucket| bucket == pk), "{pk}");
         assert_eq!(sk, "UNIT#A-12");
         assert!(held_pks("e1").any(|held| held == held_pk("e1", "b1")));
+        assert!(booked_pks("e1").any(|booked| booked == booked_pk("e1", "b1")));
+        let tickets = event_tickets_pk("e1", "b1");
+        assert!(event_tickets_pks("e1").any(|pk| pk == tickets));
         let used: std::collections::HashSet<String> =
             (0..200).map(|i| unit("e1", &format!("S{i}")).0).collect();
         assert_eq!(used.len(), UNIT_BUCKETS as usize);
+    }
+
+    #[test]
+    fn every_confirmation_checks_one_of_the_marks_a_cancellation_writes() {
+        let marks: Vec<_> = cancelled_marks("e1").collect();
+        assert_eq!(marks.len(), CANCELLED_MARKS as usize);
+        let checked: std::collections::HashSet<_> = (0..400)
+            .map(|i| cancelled_mark("e1", &format!("b{i}")))
+            .collect();
+        assert!(checked.iter().all(|mark| marks.contains(mark)));
+        assert_eq!(checked.len(), CANCELLED_MARKS as usize, "spread over all");
     }
 
     #[test]

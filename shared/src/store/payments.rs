@@ -16,7 +16,7 @@ use super::{Store, StoreError, applied, build_error, classify, transaction_appli
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
 use crate::domain::event::Event;
-use crate::domain::hold;
+use crate::domain::hold::{self, ShardScope};
 use crate::domain::payment::{ConfirmationRefused, confirmation_refused};
 
 /// Stripe retries a delivery for up to three days; a month is ample.
@@ -137,7 +137,7 @@ impl Store {
                         let Some(read) = self.event(&booking.event_id).await? else {
                             return Ok(None);
                         };
-                        let remaining = self.places_left(&read, None).await?;
+                        let remaining = self.places_left(&read, ShardScope::All).await?;
                         let start = rand::rng().random_range(0..remaining.len().max(1));
                         match hold::allocate(&remaining, booking.quantity, start) {
                             Some(allocations) => booking.allocations = allocations,
@@ -191,7 +191,8 @@ impl Store {
 
     /// The confirmation transaction: the booking first (its condition
     /// failing means someone else moved it), then each unit or shard, then
-    /// a check that the event is not cancelled, and last (paid bookings) a
+    /// a check that the event is not cancelled (its cancellation mark is
+    /// absent), and last (paid bookings) a
     /// check that the payment's refund is not underway.
     fn confirmation(
         &self,
@@ -206,7 +207,10 @@ impl Store {
         let mut update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .expression_attribute_values(":booked", s(keys::booked_pk(&booking.event_id)))
+            .expression_attribute_values(
+                ":booked",
+                s(keys::booked_pk(&booking.event_id, &booking.id)),
+            )
             .expression_attribute_values(":id", s(&booking.id))
             .condition_expression("#status = :read_status")
             .expression_attribute_names("#status", "status")
@@ -239,13 +243,13 @@ impl Store {
             |unit_id| self.unit_taken(&booking.event_id, unit_id, &booking.id, None, now),
             places,
         )?);
-        let (pk, sk) = keys::event(&booking.event_id);
+        // Not the event item: every confirmation of an on-sale would
+        // include it and conflict with the others.
+        let (pk, sk) = keys::cancelled_mark(&booking.event_id, &booking.id);
         let on_sale = ConditionCheck::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .condition_expression("#status <> :cancelled")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", s("cancelled"))
+            .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(build_error)?;
         writes.push(

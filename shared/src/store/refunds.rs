@@ -7,6 +7,7 @@
 //! there too until no confirmed booking of the event is left.
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use futures::future::try_join_all;
 use time::OffsetDateTime;
 
 use super::audit::audit_item;
@@ -400,7 +401,8 @@ impl Store {
         Ok(false)
     }
 
-    /// Up to `limit` of an event's confirmed bookings (GSI2 `BOOKED#<event>`):
+    /// Up to `limit` of an event's confirmed bookings (GSI2 `BOOKED#<event>`,
+    /// a share of the page from each of its partitions, read at once):
     /// those a refund run has taken on leave the index, so each run reads
     /// the first page again.
     pub async fn confirmed_bookings_page(
@@ -408,18 +410,25 @@ impl Store {
         event_id: &str,
         limit: usize,
     ) -> Result<Vec<Booking>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .index_name(GSI2)
-            .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(keys::booked_pk(event_id)))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.items().iter().map(booking_from_item).collect()
+        let share = limit.div_ceil(keys::CONFIRMED_SHARDS as usize).max(1);
+        let pages = try_join_all(keys::booked_pks(event_id).map(|pk| {
+            self.client
+                .query()
+                .table_name(self.table_name())
+                .index_name(GSI2)
+                .key_condition_expression("GSI2PK = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .limit(share as i32)
+                .send()
+        }))
+        .await
+        .map_err(classify)?;
+        pages
+            .iter()
+            .flat_map(|page| page.items())
+            .take(limit)
+            .map(booking_from_item)
+            .collect()
     }
 
     /// The refund run an event's cancellation starts, in the cancelling

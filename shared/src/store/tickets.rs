@@ -1,6 +1,7 @@
 //! Tickets of confirmed bookings and their one-time check-in.
 
 use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem, Update};
+use futures::future::try_join_all;
 use time::OffsetDateTime;
 
 use super::item::{get_s, get_time, has, key, n, rfc3339, s};
@@ -138,29 +139,39 @@ impl Store {
         Ok(())
     }
 
-    /// Tickets of an event, and how many of them were admitted.
+    /// Tickets of an event, and how many of them were admitted: counted in
+    /// each of the event's ticket partitions at once.
     pub async fn checkin_counts(&self, event_id: &str) -> Result<(u64, u64), StoreError> {
-        let count = |checked_in_only: bool| async move {
-            let mut query = self
-                .client
-                .query()
-                .table_name(self.table_name())
-                .index_name(GSI2)
-                .key_condition_expression("GSI2PK = :pk")
-                .expression_attribute_values(":pk", s(keys::event_tickets_pk(event_id)))
-                .select(Select::Count);
-            if checked_in_only {
-                query = query.filter_expression("attribute_exists(checked_in_at)");
-            }
-            let pages: Vec<_> = query
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(classify)?;
-            Ok::<u64, StoreError>(pages.iter().map(|p| p.count().max(0) as u64).sum())
-        };
-        Ok((count(false).await?, count(true).await?))
+        let counts = try_join_all(
+            keys::event_tickets_pks(event_id)
+                .flat_map(|pk| [(pk.clone(), false), (pk, true)])
+                .map(|(pk, checked_in_only)| self.count_tickets(pk, checked_in_only)),
+        )
+        .await?;
+        let (all, checked_in): (Vec<_>, Vec<_>) =
+            counts.chunks(2).map(|pair| (pair[0], pair[1])).unzip();
+        Ok((all.iter().sum(), checked_in.iter().sum()))
+    }
+
+    async fn count_tickets(&self, pk: String, checked_in_only: bool) -> Result<u64, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .select(Select::Count);
+        if checked_in_only {
+            query = query.filter_expression("attribute_exists(checked_in_at)");
+        }
+        let pages: Vec<_> = query
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)?;
+        Ok(pages.iter().map(|p| p.count().max(0) as u64).sum())
     }
 }
 
@@ -179,7 +190,10 @@ fn ticket_item(ticket: &Ticket) -> Item {
         ("booking_id".into(), s(&ticket.booking_id)),
         ("event_id".into(), s(&ticket.event_id)),
         ("label".into(), s(&ticket.label)),
-        (GSI2PK.into(), s(keys::event_tickets_pk(&ticket.event_id))),
+        (
+            GSI2PK.into(),
+            s(keys::event_tickets_pk(&ticket.event_id, &ticket.booking_id)),
+        ),
         (GSI2SK.into(), s(&ticket.id)),
     ]);
     if let Some(name) = &ticket.holder_name {
