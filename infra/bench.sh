@@ -16,10 +16,13 @@
 #      off), replayed at scale in a simulation of DynamoDB's rules; ends with
 #      the `model:` line.
 #
-#   BENCH_PART=all|startup|contention|flash|model   BENCH_RUNS=15
+#   5. cpu: CPU time per operation of our process (the IAM proxy's threads
+#      apart) and of each emulator, from /proc.
+#
+#   BENCH_PART=all|startup|contention|flash|model|cpu   BENCH_RUNS=15
 #   BENCH_BUILD=release|debug (debug: cargo build, for trying the bench
 #   itself; its numbers are not comparable; not for startup)
-#   BENCH_FLASH_ARGS / BENCH_MODEL_ARGS: extra `bench flash` / `bench model`
+#   BENCH_FLASH_ARGS / BENCH_MODEL_ARGS / BENCH_CPU_ARGS: extra `bench flash` / `bench model` / `bench cpu`
 #   options (infra/bench/src/main.rs), e.g. BENCH_MODEL_ARGS="--record-secs 120"
 # State and logs: .cache/run/bench/. DynamoDB Local, moto and the dev server
 # run on free ports and are stopped on exit.
@@ -32,13 +35,13 @@ cd "$REPO_ROOT"
 PART="${BENCH_PART:-all}"
 RUNS="${BENCH_RUNS:-15}"
 BUILD="${BENCH_BUILD:-release}"
-case "$PART" in all | startup | contention | flash | model) ;; *)
-    _err "BENCH_PART must be all, startup, contention, flash or model"
+case "$PART" in all | startup | contention | flash | model | cpu) ;; *)
+    _err "BENCH_PART must be all, startup, contention, flash, model or cpu"
     exit 2
     ;;
 esac
 case "$BUILD" in release) ;; debug) if [ "$PART" = all ] || [ "$PART" = startup ]; then
-    _err "BENCH_BUILD=debug is for contention, flash or model only"
+    _err "BENCH_BUILD=debug is for contention, flash, model or cpu only"
     exit 2
 fi ;;
 *)
@@ -207,6 +210,19 @@ if runs model; then
     "$BENCH" model --api "http://127.0.0.1:$API_PORT" --moto "$AWS_ENDPOINT_URL" \
         --trace "$STATE/model-trace.jsonl" --segments "$STATE/model-segments.json" \
         ${BENCH_MODEL_ARGS:-} || failed+=(model)
+    _stop_pidfile "$STATE/dev-server.pid"
+fi
+
+# --- 5. CPU per operation -----------------------------------------------------------
+if runs cpu; then
+    # No sweep: only the requests measured (and the queue pollers, whose
+    # share the idle row shows) use the CPU.
+    start_dev_server cpu SWEEP_SECONDS=86400
+    pid_of() { local pid _; read -r pid _ <"$1" && echo "$pid"; }
+    "$BENCH" cpu --api "http://127.0.0.1:$API_PORT" --moto "$AWS_ENDPOINT_URL" \
+        --server-pid "$(pid_of "$STATE/dev-server.pid")" \
+        --emulators "dynamodb=$(pid_of "$STATE/dynamodb.pid"),moto=$(pid_of "$STATE/moto.pid")" \
+        ${BENCH_CPU_ARGS:-} || failed+=(cpu)
     _stop_pidfile "$STATE/dev-server.pid"
 fi
 

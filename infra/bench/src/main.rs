@@ -11,13 +11,16 @@
 //! bench flash --api URL --moto URL --trace LAYER_TRACE [--buyers 2000] [--waves 4] [--users 50]
 //!               [--open-places 50000] [--grid-seats 5000] [--grid-max-units 2000] [--grid-readers 50]
 //! bench model --segments FILE [--api URL --moto URL --trace LAYER_TRACE (record first)]
-//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 420]
+//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 420] [--users 500]
 //!               [--commit-ms 5] [--request-ms 5] [--browse-per-hold 1] [--confirm-share 0.8]
 //!               [--release-share 0.1] [--max-rate 1000000]
+//! bench cpu --api URL --moto URL --server-pid PID [--emulators NAME=PID,..] [--clients 32]
+//!               [--ops 400] [--confirmations 200]
 //! ```
 
 mod client;
 mod contention;
+mod cpu;
 mod flash;
 mod model;
 mod rng;
@@ -28,7 +31,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-const USAGE: &str = "usage: bench startup [options] BASELINE=PATH NAME=PATH.. | bench contention --api URL --moto URL --log FILE [options] | bench flash --api URL --moto URL --trace FILE [options] | bench model --segments FILE [options] (see the top of infra/bench/src/main.rs)";
+const USAGE: &str = "usage: bench startup [options] BASELINE=PATH NAME=PATH.. | bench contention --api URL --moto URL --log FILE [options] | bench flash --api URL --moto URL --trace FILE [options] | bench model --segments FILE [options] | bench cpu --api URL --moto URL --server-pid PID [options] (see the top of infra/bench/src/main.rs)";
 
 /// `--key value` options and positional arguments; nothing more is needed.
 pub struct Args {
@@ -86,6 +89,7 @@ async fn main() -> ExitCode {
             "contention" => contention::run(&args).await,
             "flash" => flash::run(&args).await,
             "model" => model::run(&args).await,
+            "cpu" => cpu::run(&args).await,
             _ => Err(USAGE.to_owned()),
         },
         Err(err) => Err(err),

@@ -17,7 +17,6 @@ use crate::contention::{User, availability, create_event, pay, sign_in, unix_sec
 use crate::rng::Rng;
 use crate::trace::offset;
 
-const USERS: usize = 10;
 /// Grid buyers choose from availability read this many holds ago.
 const GRID_REFRESH: usize = 50;
 
@@ -30,6 +29,9 @@ pub struct Settings {
     pub sample: usize,
     /// Recording time per event's holds.
     pub budget: Duration,
+    /// Buyers the holds are spread over: each one's bookings share its
+    /// `USERBOOKINGS#` key, so too few make that key hot in the replay.
+    pub users: usize,
 }
 
 /// Trace byte ranges per kind of operation.
@@ -54,7 +56,7 @@ pub async fn record(api: &Http, moto: &Http, settings: &Settings) -> Result<Valu
     let developer = sign_in(api, moto, "bench-dev@example.com").await?;
     let nonce = unix_secs();
     let mut users = Vec::new();
-    for i in 0..USERS {
+    for i in 0..settings.users.max(1) {
         users.push(sign_in(api, moto, &format!("model-{nonce}-{i}@example.com")).await?);
     }
     let layout = json!({ "mode": "open", "capacity": settings.open_places, "price_cents": 2_500 });
