@@ -16,7 +16,7 @@ help:
 	@echo "make validate     sam validate, sam validate --lint, cfn-lint"
 	@echo "make openapi      regenerate docs/openapi.json from the code"
 	@echo "make clean-local  stop every local emulator, remove .cache/run"
-	@echo "make bench        start-up, contention, flash-sale and model benchmarks (docs/benchmarks.md); not part of make test"
+	@echo "make bench        start-up, contention, flash-sale, model and CPU-per-operation benchmarks (docs/benchmarks.md); not part of make test"
 
 dev:
 	@bash infra/dev.sh
@@ -47,7 +47,7 @@ openapi:
 	@cargo run -q -p dev-server -- openapi > docs/openapi.json.tmp
 	@mv docs/openapi.json.tmp docs/openapi.json
 
-# Prints numbers; fails only on a correctness check. BENCH_PART=startup|contention|flash|model, BENCH_RUNS=15.
+# Prints numbers; fails only on a correctness check. BENCH_PART=startup|contention|flash|model|cpu, BENCH_RUNS=15.
 bench:
 	@bash infra/bench.sh
 
