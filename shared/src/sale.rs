@@ -2,6 +2,8 @@
 //! (bookings-api) and cash sales at the door (admin-api), so both go through
 //! the same plan, the same conditional transaction and the same error mapping.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -81,7 +83,8 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
 
 /// The event as recently read (shared::recent) once its layout is frozen,
 /// else read now: the first hold's freeze is conditioned on what it read.
-async fn event_to_sell(app: &AppState, id: &str) -> Result<Event, ApiError> {
+/// Shared, not copied: a grid event carries its whole layout.
+async fn event_to_sell(app: &AppState, id: &str) -> Result<Arc<Event>, ApiError> {
     if let Some(event) = app.recent_events.get(id) {
         return Ok(event);
     }
@@ -90,8 +93,9 @@ async fn event_to_sell(app: &AppState, id: &str) -> Result<Event, ApiError> {
         .event(id)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
+    let event = Arc::new(event);
     if event.sales_started {
-        app.recent_events.put(id, event.clone());
+        app.recent_events.put(id, Arc::clone(&event));
     }
     Ok(event)
 }

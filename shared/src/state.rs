@@ -33,7 +33,7 @@ pub struct AppState {
     pub cursors: CursorKey,
     pub ticket_key: TicketKey,
     /// Events on sale with a frozen layout, as the sell path last read them.
-    pub recent_events: Arc<Recent<Event>>,
+    pub recent_events: Arc<Recent<Arc<Event>>>,
     pub recent_settings: Arc<Recent<Settings>>,
 }
 
