@@ -32,7 +32,39 @@ struct Config {
 
 pub(crate) struct User {
     pub(crate) token: String,
+    refresh_token: String,
     role: String,
+}
+
+impl User {
+    /// A new access token (they last 15 minutes; a long recording outlives
+    /// one).
+    pub(crate) async fn refresh(&mut self, api: &Http) -> Result<(), String> {
+        let body = json!({ "refresh_token": self.refresh_token });
+        let renewed = api
+            .send(Method::POST, "/v1/auth/refresh", None, Some(&body))
+            .await?
+            .expect(200, "POST /v1/auth/refresh")?;
+        *self = signed_in(&renewed.json)?;
+        Ok(())
+    }
+}
+
+fn signed_in(answer: &Value) -> Result<User, String> {
+    let field = |name: &str| {
+        answer[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no {name} in {answer}"))
+    };
+    Ok(User {
+        token: field("access_token")?,
+        refresh_token: field("refresh_token")?,
+        role: answer["user"]["role"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 #[derive(Default)]
@@ -675,16 +707,7 @@ pub(crate) async fn sign_in(api: &Http, moto: &Http, email: &str) -> Result<User
         )
         .await?
         .expect(200, "POST /v1/auth/magic-link/verify")?;
-    Ok(User {
-        token: verified.json["access_token"]
-            .as_str()
-            .ok_or("no access_token")?
-            .to_owned(),
-        role: verified.json["user"]["role"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    })
+    signed_in(&verified.json)
 }
 
 /// The token of the last `/auth/verify?token=` link in a mail body.

@@ -11,7 +11,7 @@
 //! bench flash --api URL --moto URL --trace LAYER_TRACE [--buyers 2000] [--waves 4] [--users 50]
 //!               [--open-places 50000] [--grid-seats 5000] [--grid-max-units 2000] [--grid-readers 50]
 //! bench model --segments FILE [--api URL --moto URL --trace LAYER_TRACE (record first)]
-//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 420] [--users 500]
+//!               [--open-places 50000] [--grid-seats 20000] [--sample 200] [--record-secs 420] [--users 200]
 //!               [--commit-ms 5] [--request-ms 5] [--browse-per-hold 1] [--confirm-share 0.8]
 //!               [--release-share 0.1] [--max-rate 1000000]
 //! bench cpu --api URL --moto URL --server-pid PID [--emulators NAME=PID,..] [--clients 32]

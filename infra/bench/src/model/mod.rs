@@ -30,7 +30,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
             grid_max_units: args.get("grid-max-units", 2_000)?,
             sample: args.get("sample", 200)?,
             budget: Duration::from_secs(args.get("record-secs", 420)?),
-            users: args.get("users", 500)?,
+            users: args.get("users", 200)?,
         };
         let api = Http::new(&api)?;
         let moto = Http::new(args.required("moto")?)?;

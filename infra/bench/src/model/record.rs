@@ -61,7 +61,7 @@ pub async fn record(api: &Http, moto: &Http, settings: &Settings) -> Result<Valu
     }
     let layout = json!({ "mode": "open", "capacity": settings.open_places, "price_cents": 2_500 });
     let open = create_event(api, &developer, "Model open", layout).await?;
-    let open = record_event(api, &users, &open, Layout::Open, settings).await?;
+    let open = record_event(api, &mut users, &open, Layout::Open, settings).await?;
 
     let units = settings.grid_seats.min(settings.grid_max_units).max(1);
     let (base, extra) = (settings.grid_seats / units, settings.grid_seats % units);
@@ -81,7 +81,7 @@ pub async fn record(api: &Http, moto: &Http, settings: &Settings) -> Result<Valu
         json!({ "mode": "grid", "units": layout_units }),
     )
     .await?;
-    let grid = record_event(api, &users, &grid, Layout::Grid(seats), settings).await?;
+    let grid = record_event(api, &mut users, &grid, Layout::Grid(seats), settings).await?;
     Ok(super::segments_json(
         &settings.trace,
         vec![event_json("open", open), event_json("grid", grid)],
@@ -110,11 +110,15 @@ async fn traced<T>(
 
 async fn record_event(
     api: &Http,
-    users: &[User],
+    users: &mut [User],
     event: &str,
     layout: Layout,
     settings: &Settings,
 ) -> Result<Ranges, String> {
+    for user in users.iter_mut() {
+        user.refresh(api).await?;
+    }
+    let users = &*users;
     let trace = settings.trace.as_path();
     let mut ranges = Ranges::default();
     let mut rng = Rng::new(7);
