@@ -721,6 +721,23 @@ fn link_token(body: &str) -> Option<String> {
     (token.len() >= 43).then_some(token)
 }
 
+/// A grid of `seats` in at most `max_units` units `S0`.. (the domain caps a
+/// layout's units), seats spread evenly: each unit's seats, and the layout.
+pub(crate) fn grid_layout(seats: u64, max_units: u64) -> (HashMap<String, u64>, Value) {
+    let units = seats.min(max_units).max(1);
+    let (base, extra) = (seats / units, seats % units);
+    let per_unit: HashMap<String, u64> = (0..units)
+        .map(|i| (format!("S{i}"), base + u64::from(i < extra)))
+        .collect();
+    let layout_units: Vec<Value> = (0..units)
+        .map(|i| {
+            let id = format!("S{i}");
+            json!({ "id": id, "label": id, "seats": per_unit[&id], "price_cents": 2_500 })
+        })
+        .collect();
+    (per_unit, json!({ "mode": "grid", "units": layout_units }))
+}
+
 const PUBLISH_RETRIES: usize = 5;
 
 /// A published event starting in 30 days.

@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 
 use crate::client::{Http, Reply};
 use crate::contention::{
-    User, availability, burst, create_event, grid_taken, open_remaining, sign_in, unix_secs,
+    User, availability, burst, create_event, grid_layout, grid_taken, open_remaining, sign_in,
+    unix_secs,
 };
 use crate::rng::Rng;
 use crate::trace::{self, Kind, Outcome, Request, Shape};
@@ -188,24 +189,9 @@ async fn grid_sale(
     config: &Config,
     trace: &Path,
 ) -> Result<bool, String> {
-    let units = config.grid_seats.min(config.grid_max_units).max(1);
-    let (base, extra) = (config.grid_seats / units, config.grid_seats % units);
-    let seats: HashMap<String, u64> = (0..units)
-        .map(|i| (format!("S{i}"), base + u64::from(i < extra)))
-        .collect();
-    let layout_units: Vec<Value> = (0..units)
-        .map(|i| {
-            let id = format!("S{i}");
-            json!({ "id": id, "label": id, "seats": seats[&id], "price_cents": 2_500 })
-        })
-        .collect();
-    let event = create_event(
-        api,
-        developer,
-        "Flash grid",
-        json!({ "mode": "grid", "units": layout_units }),
-    )
-    .await?;
+    let (seats, layout) = grid_layout(config.grid_seats, config.grid_max_units);
+    let units = seats.len();
+    let event = create_event(api, developer, "Flash grid", layout).await?;
     let path = format!("/v1/events/{event}/holds");
     let mut rng = Rng::new(13);
     let mut tally = Tally::default();

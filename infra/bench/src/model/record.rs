@@ -13,7 +13,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::client::Http;
-use crate::contention::{User, availability, create_event, pay, sign_in, unix_secs};
+use crate::contention::{User, availability, create_event, grid_layout, pay, sign_in, unix_secs};
 use crate::rng::Rng;
 use crate::trace::offset;
 
@@ -63,24 +63,8 @@ pub async fn record(api: &Http, moto: &Http, settings: &Settings) -> Result<Valu
     let open = create_event(api, &developer, "Model open", layout).await?;
     let open = record_event(api, &mut users, &open, Layout::Open, settings).await?;
 
-    let units = settings.grid_seats.min(settings.grid_max_units).max(1);
-    let (base, extra) = (settings.grid_seats / units, settings.grid_seats % units);
-    let seats: HashMap<String, u64> = (0..units)
-        .map(|i| (format!("S{i}"), base + u64::from(i < extra)))
-        .collect();
-    let layout_units: Vec<Value> = (0..units)
-        .map(|i| {
-            let id = format!("S{i}");
-            json!({ "id": id, "label": id, "seats": seats[&id], "price_cents": 2_500 })
-        })
-        .collect();
-    let grid = create_event(
-        api,
-        &developer,
-        "Model grid",
-        json!({ "mode": "grid", "units": layout_units }),
-    )
-    .await?;
+    let (seats, layout) = grid_layout(settings.grid_seats, settings.grid_max_units);
+    let grid = create_event(api, &developer, "Model grid", layout).await?;
     let grid = record_event(api, &mut users, &grid, Layout::Grid(seats), settings).await?;
     Ok(super::segments_json(
         &settings.trace,
