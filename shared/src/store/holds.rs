@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::audit::audit_item;
 use super::bookings::{HELD_INDEX_ATTRIBUTES, booking_from_item, booking_item};
-use super::inventory::ShardChange;
+use super::inventory::{ShardChange, places_if_full};
 use super::item::{get_n, key, n, rfc3339, s};
 use super::keys::{self, GSI2, GSI3};
 use super::{Store, StoreError, build_error, classify, condition_failed_at, transaction_applied};
@@ -124,10 +124,12 @@ impl Store {
         }
     }
 
-    /// Reads a random window of a random group of shards, takes from it,
-    /// and widens to the group, then to every shard, only when that cannot
-    /// serve the quantity; lapsed holds are reclaimed before answering
-    /// sold out.
+    /// Takes from a random window of a random group of shards: first
+    /// blind, as if every shard there were full (early in a sale nearly all
+    /// are, so a hold is one transaction and no read), then, once a shard
+    /// turned out short, from what a read of the window says. Widens to the
+    /// group, then to every shard, only when the window cannot serve the
+    /// quantity; lapsed holds are reclaimed before answering sold out.
     async fn take_quantity(
         &self,
         event: &Event,
@@ -142,12 +144,15 @@ impl Store {
             (rng.random_range(0..groups), rng.random())
         };
         let mut scope = ShardScope::window(event.shard_count, group, at);
-        let mut remaining = self.places_left(event, scope).await?;
+        let mut remaining = places_if_full(event, scope);
+        let mut read = false;
         let mut reclaimed_lapsed = false;
         for _ in 0..(2 * event.shard_count + 8).min(MAX_TAKE_ROUNDS) {
             let start = rand::rng().random_range(0..remaining.len().max(1));
             let Some(allocations) = hold::allocate(&remaining, quantity, start) else {
-                if let Some(wider) = scope.wider() {
+                if !read {
+                    read = true;
+                } else if let Some(wider) = scope.wider() {
                     scope = wider;
                 } else if reclaimed_lapsed {
                     return Ok(HoldOutcome::SoldOut);
@@ -197,6 +202,11 @@ impl Store {
                     if short.is_empty() {
                         return Err(StoreError::TransactionCanceled { reasons });
                     }
+                    if !read {
+                        remaining = self.places_left(event, scope).await?;
+                        read = true;
+                    }
+                    // The cancellation's copy is fresher than the index.
                     for (shard, left) in short {
                         if let Some(entry) = remaining.iter_mut().find(|(s, _)| *s == shard) {
                             entry.1 = left;

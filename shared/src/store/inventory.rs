@@ -350,3 +350,14 @@ fn unit_state(item: &Item, now: OffsetDateTime) -> Result<UnitState, StoreError>
         _ => UnitState::Available,
     })
 }
+
+/// Places per shard in `scope` if no hold had touched them: every shard
+/// full. What a blind first take allocates from.
+pub(super) fn places_if_full(event: &Event, scope: ShardScope) -> Vec<(u32, u32)> {
+    match event.layout {
+        Layout::Open { capacity, .. } => {
+            hold::places_left(capacity, event.shard_count, scope, &HashMap::new())
+        }
+        Layout::Grid { .. } => Vec::new(),
+    }
+}
