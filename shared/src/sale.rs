@@ -70,6 +70,15 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
         } => {
             tracing::info!(booking_id = %booking.id, event_id = %event.id, quantity = booking.quantity,
                 consumed_capacity, attempts, "hold created");
+            if !event.sales_started {
+                // This hold froze the event as read: the process's next
+                // holds reuse it instead of reading and freezing again.
+                let frozen = Event {
+                    sales_started: true,
+                    ..Event::clone(&event)
+                };
+                app.recent_events.put(&event.id, Arc::new(frozen));
+            }
             Ok(*booking)
         }
         HoldOutcome::UnitsTaken(taken) => Err(units_unavailable(&order.request, &taken)),
