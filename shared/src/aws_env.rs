@@ -205,7 +205,7 @@ mod tests {
                 .filter(|(name, _)| *name != missing)
                 .copied()
                 .collect();
-            let err = sdk_config(&env).err().expect(missing);
+            let err = sdk_config(&env).expect_err(missing);
             assert_eq!(err.to_string(), error);
         }
     }
@@ -220,8 +220,8 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            sdk_config(&env).err(),
-            Some(ConfigError::Missing("AWS_SECRET_ACCESS_KEY"))
+            sdk_config(&env).expect_err("a blank key"),
+            ConfigError::Missing("AWS_SECRET_ACCESS_KEY")
         );
     }
 
