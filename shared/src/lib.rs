@@ -4,6 +4,7 @@
 //! DynamoDB requests).
 
 pub mod auth;
+pub mod aws_env;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "mail")]

@@ -2,11 +2,12 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
 use crate::auth::AccessTokens;
+use crate::aws_env::{self, AwsEnv};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::cursor::CursorKey;
@@ -55,14 +56,14 @@ impl AppState {
         }
     }
 
-    /// Production wiring: environment config, the default AWS credential
-    /// chain (which honours `AWS_ENDPOINT_URL*` locally), the system clock.
+    /// Production wiring: environment config, the AWS settings Lambda's
+    /// environment provides (`AWS_ENDPOINT_URL*` locally), the system clock.
     /// No request is made here: a warm-up call during init would add one
     /// round trip to every cold start, and the first real request opens the
     /// connection anyway (docs/benchmarks.md).
     pub async fn from_env() -> Result<(Self, SdkConfig), ConfigError> {
         let config = Config::from_env()?;
-        let aws = load_aws().await;
+        let aws = load_aws()?;
         Ok((Self::new(config, &aws, Arc::new(SystemClock)), aws))
     }
 }
@@ -92,7 +93,13 @@ pub fn aws_timeouts() -> TimeoutConfig {
         .build()
 }
 
-pub async fn load_aws() -> SdkConfig {
+/// The AWS configuration of every client, from the process's environment
+/// (shared::aws_env): a missing region or key stops the start.
+pub fn load_aws() -> Result<SdkConfig, ConfigError> {
+    aws_config_from(&AwsEnv::real())
+}
+
+fn aws_config_from(env: &AwsEnv) -> Result<SdkConfig, ConfigError> {
     let trust_store = TrustStore::empty().with_pem_certificate(AWS_ROOT_CERTIFICATES);
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
@@ -103,19 +110,29 @@ pub async fn load_aws() -> SdkConfig {
                 .unwrap_or_default(),
         )
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
+    Ok(aws_env::sdk_config(env)?
         .http_client(http_client)
         .timeout_config(aws_timeouts())
-        .load()
-        .await
+        .build())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_aws_trust_store_holds_the_five_amazon_roots() {
+    fn lambda_config() -> SdkConfig {
+        let env: AwsEnv = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ]
+        .into_iter()
+        .collect();
+        aws_config_from(&env).expect("a complete environment")
+    }
+
+    #[test]
+    fn the_aws_trust_store_holds_the_five_amazon_roots() {
         assert_eq!(
             String::from_utf8_lossy(AWS_ROOT_CERTIFICATES)
                 .matches("-----BEGIN CERTIFICATE-----")
@@ -123,13 +140,13 @@ mod tests {
             5
         );
         // Building a client parses the store; a broken certificate panics here.
-        let aws = load_aws().await;
+        let aws = lambda_config();
         let _ = aws_sdk_dynamodb::Client::new(&aws);
     }
 
-    #[tokio::test]
-    async fn every_aws_call_is_bounded_well_inside_the_lambda_timeout() {
-        let aws = load_aws().await;
+    #[test]
+    fn every_aws_call_is_bounded_well_inside_the_lambda_timeout() {
+        let aws = lambda_config();
         let timeouts = aws.timeout_config().expect("timeouts are set");
         assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(1)));
         assert_eq!(

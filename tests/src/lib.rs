@@ -162,7 +162,7 @@ impl TestApp {
             mail_from: env("MAIL_FROM"),
         };
         // The test's own setup runs unrestricted (the emulators' `test` key).
-        let admin_aws = shared::state::load_aws().await;
+        let admin_aws = shared::state::load_aws().expect("AWS settings: make test sets them");
         let queue_url = app_queue(&admin_aws, "hold-expiry", &tag).await;
         let refund_queue_url = app_queue(&admin_aws, "refunds", &tag).await;
         let settings = Settings {
@@ -547,7 +547,7 @@ async fn moto_state_once() -> Option<Value> {
 
 /// A client on the test table, for checking what is stored.
 pub async fn table() -> (aws_sdk_dynamodb::Client, String) {
-    let aws = shared::state::load_aws().await;
+    let aws = shared::state::load_aws().expect("AWS settings: make test sets them");
     (
         aws_sdk_dynamodb::Client::new(&aws),
         std::env::var("TABLE_NAME").expect("TABLE_NAME is set by make test"),

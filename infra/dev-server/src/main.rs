@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let proxy = IamProxy::start_with(Upstreams::from_env()?, contention)?;
     let aws = LocalAws::register(
         &proxy,
-        shared::state::load_aws().await,
+        shared::state::load_aws()?,
         &identities::read_template()?,
         &settings.resources(),
         "",

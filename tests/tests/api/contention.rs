@@ -140,7 +140,7 @@ async fn concurrent_open_holds_under_the_conflict_rules_all_land_and_never_overs
 async fn a_single_write_during_a_transaction_is_a_transaction_conflict() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let (_, table) = table().await;
-    let admin = shared::state::load_aws().await;
+    let admin = shared::state::load_aws().expect("AWS settings: make test sets them");
     let client = aws_sdk_dynamodb::Client::new(&contention_proxy().sdk_config(&admin, "test"));
     let key = |name: &str| {
         AttributeValue::S(format!("CONTENTION#{}", uuid::Uuid::now_v7().simple()) + name)

@@ -174,7 +174,7 @@ async fn the_local_table_matches_the_template() {
         .collect();
     expected_gsis.sort();
 
-    let aws = shared::state::load_aws().await;
+    let aws = shared::state::load_aws().expect("AWS settings: make test sets them");
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let table_name = std::env::var("TABLE_NAME").unwrap();
     let table = client

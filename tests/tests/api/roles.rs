@@ -223,7 +223,7 @@ async fn a_role_change_is_written_to_the_audit_log() {
 
     let day = time::OffsetDateTime::now_utc().date().to_string();
     let target = format!("user:{}", ada.user["id"].as_str().unwrap());
-    let aws = shared::state::load_aws().await;
+    let aws = shared::state::load_aws().expect("AWS settings: make test sets them");
     let entries = aws_sdk_dynamodb::Client::new(&aws)
         .query()
         .table_name(std::env::var("TABLE_NAME").unwrap())

@@ -29,7 +29,7 @@ async fn schedule(app: &TestApp, who: &Session, event: &str, publish_at: Value) 
 
 /// The event's schedule as the emulator holds it; `None` when there is none.
 async fn stored_schedule(event: &str) -> Option<GetScheduleOutput> {
-    let aws = shared::state::load_aws().await;
+    let aws = shared::state::load_aws().expect("AWS settings: make test sets them");
     let group = ScheduleConfig::from_env().unwrap().group;
     let found = aws_sdk_scheduler::Client::new(&aws)
         .get_schedule()

@@ -225,7 +225,7 @@ async fn a_mail_ses_refuses_is_a_503_mail_unavailable_not_a_500() {
 
     let app = TestApp::spawn().await;
     // The emulator's SES refuses a sender nobody verified, as SES does.
-    let aws = shared::state::load_aws().await;
+    let aws = shared::state::load_aws().expect("AWS settings: make test sets them");
     let unverified = format!("nobody-{}@unverified.example", app.tag);
     let router = auth_api::router(AuthState {
         mailer: Mailer::new(&aws, &unverified),
