@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::item::{get_n, get_s, key, n, s};
 use super::keys::{self, GSI2, GSI2PK, GSI2SK};
-use super::{Item, Store, StoreError, build_error, classify};
+use super::{Item, Store, StoreError, build_error, every_item};
 use crate::domain::booking::{Allocation, Booking};
 use crate::domain::event::{Event, Layout, shard_capacity, shard_group, shard_group_count};
 use crate::domain::hold::{self, ShardScope};
@@ -184,13 +184,7 @@ impl Store {
                 .expression_attribute_values(":last", s(keys::shard_group_sk(last))),
             None => query.key_condition_expression("GSI2PK = :pk"),
         };
-        query
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)
+        every_item(query).await
     }
 
     /// The unit goes to the booking, held until `hold_expires_at` or booked

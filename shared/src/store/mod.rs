@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
@@ -75,6 +76,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Every item a Query finds, all pages.
+async fn every_item(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    query
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(classify)
+}
+
 impl Store {
     pub fn new(client: Client, table: &str) -> Self {
         Self {
@@ -104,19 +116,16 @@ impl Store {
     /// Every item of one partition whose sort key starts with `prefix`,
     /// strongly consistent, all pages.
     async fn items_under(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .query()
-            .table_name(self.table_name())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", item::s(pk))
-            .expression_attribute_values(":prefix", item::s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)
+        every_item(
+            self.client
+                .query()
+                .table_name(self.table_name())
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", item::s(pk))
+                .expression_attribute_values(":prefix", item::s(prefix))
+                .consistent_read(true),
+        )
+        .await
     }
 
     /// Items of one partition of a sparse index keyed by due time
@@ -131,19 +140,16 @@ impl Store {
             keys::GSI2 => (keys::GSI2PK, keys::GSI2SK),
             _ => (keys::GSI3PK, keys::GSI3SK),
         };
-        self.client
-            .query()
-            .table_name(self.table_name())
-            .index_name(index)
-            .key_condition_expression(format!("{pk_name} = :pk AND {sk_name} <= :now"))
-            .expression_attribute_values(":pk", item::s(pk))
-            .expression_attribute_values(":now", item::s(keys::due_by(now.unix_timestamp())))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(classify)
+        every_item(
+            self.client
+                .query()
+                .table_name(self.table_name())
+                .index_name(index)
+                .key_condition_expression(format!("{pk_name} = :pk AND {sk_name} <= :now"))
+                .expression_attribute_values(":pk", item::s(pk))
+                .expression_attribute_values(":now", item::s(keys::due_by(now.unix_timestamp()))),
+        )
+        .await
     }
 
     /// A put inside a transaction that only creates, never overwrites.
