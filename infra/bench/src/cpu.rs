@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::Args;
 use crate::client::{Http, Reply};
 use crate::contention::{create_event, sign_in, unix_secs};
+use crate::startup::schedstat;
 
 /// Stripe's default limit is 25 PaymentIntents/s; checkouts stay below it
 /// so none is answered `PAYMENTS_BUSY` and retried (which would be counted).
@@ -100,10 +101,18 @@ pub async fn run(args: &Args) -> Result<bool, String> {
 
     let mut rows = vec![idle(&probe).await?];
     let health = vec![(Method::GET, "/v1/health/live".to_owned(), None, None); ops];
-    rows.push(measure(&api, &probe, "GET /v1/health/live", health, clients, None).await?);
+    rows.push(
+        measure(&api, &probe, "GET /v1/health/live", health, clients, None)
+            .await?
+            .0,
+    );
     let path = format!("/v1/events/{event}");
     let reads = vec![(Method::GET, path, None, None); ops];
-    rows.push(measure(&api, &probe, "GET /v1/events/{id}", reads, clients, None).await?);
+    rows.push(
+        measure(&api, &probe, "GET /v1/events/{id}", reads, clients, None)
+            .await?
+            .0,
+    );
 
     let holds_path = format!("/v1/events/{event}/holds");
     let hold = |i: usize| {
@@ -116,7 +125,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
         )
     };
     let requests: Vec<_> = (0..ops).map(hold).collect();
-    let (row, replies) = measure_replies(
+    let (row, replies) = measure(
         &api,
         &probe,
         "POST /v1/events/{id}/holds",
@@ -145,7 +154,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
             (Method::POST, path, None, None)
         })
         .collect();
-    let (row, replies) = measure_replies(
+    let (row, replies) = measure(
         &api,
         &probe,
         "confirmation (webhook)",
@@ -175,7 +184,8 @@ pub async fn run(args: &Args) -> Result<bool, String> {
                 clients,
                 None,
             )
-            .await?,
+            .await?
+            .0,
         );
     }
     print(&rows, &probe);
@@ -184,26 +194,11 @@ pub async fn run(args: &Args) -> Result<bool, String> {
 
 type Request = (Method, String, Option<String>, Option<serde_json::Value>);
 
-async fn measure(
-    api: &Http,
-    probe: &Probe,
-    name: &'static str,
-    requests: Vec<Request>,
-    clients: usize,
-    target_ms: Option<f64>,
-) -> Result<Row, String> {
-    Ok(
-        measure_replies(api, probe, name, requests, clients, target_ms)
-            .await?
-            .0,
-    )
-}
-
 /// Warms up with the first requests (idempotent kinds) or none (those that
 /// change state: each request is sent exactly once), then sends them all,
 /// `clients` at a time, between two CPU readings. Every answer must be a
 /// 2xx.
-async fn measure_replies(
+async fn measure(
     api: &Http,
     probe: &Probe,
     name: &'static str,
@@ -403,14 +398,10 @@ fn tree_cpu(pid: u32) -> Duration {
     total
 }
 
-/// A thread's time on a CPU: the first field of its schedstat, in ns. A
-/// thread that exits while it is read counts nothing.
+/// A thread's time on a CPU; a thread that exits while it is read counts
+/// nothing.
 fn on_cpu(task: &Path) -> Duration {
-    std::fs::read_to_string(task.join("schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .map(Duration::from_nanos)
-        .unwrap_or_default()
+    schedstat(task).map_or(Duration::ZERO, |(on_cpu, _)| on_cpu)
 }
 
 #[cfg(test)]

@@ -480,26 +480,28 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
         .ok()
 }
 
-/// The CPU time of every thread of a process so far: the first two fields
-/// of each /proc/<pid>/task/<tid>/schedstat (nanoseconds on a CPU, and
-/// waiting on a run queue). A thread that exits while they are read is
-/// left out (its file is gone), not an error.
+/// The CPU time of every thread of a process so far (`schedstat`: time on
+/// a CPU, and waiting on a run queue). A thread that exits while they are
+/// read is left out, not an error.
 fn cpu_time(pid: u32) -> Option<CpuTime> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = CpuTime::default();
-    for task in tasks.flatten() {
-        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        let mut fields = schedstat
-            .split_whitespace()
-            .map(|field| field.parse::<u64>().map(Duration::from_nanos));
-        if let (Some(Ok(on_cpu)), Some(Ok(waiting))) = (fields.next(), fields.next()) {
-            total.on_cpu += on_cpu;
-            total.waiting += waiting;
-        }
+    for (on_cpu, waiting) in tasks.flatten().filter_map(|task| schedstat(&task.path())) {
+        total.on_cpu += on_cpu;
+        total.waiting += waiting;
     }
     Some(total)
+}
+
+/// A thread's time on a CPU and waiting on a run queue: the first two
+/// fields of `/proc/<pid>/task/<tid>/schedstat`, in ns. `None` once the
+/// thread is gone.
+pub(crate) fn schedstat(task: &std::path::Path) -> Option<(Duration, Duration)> {
+    let line = std::fs::read_to_string(task.join("schedstat")).ok()?;
+    let mut fields = line
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().map(Duration::from_nanos));
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
 }
 
 /// Each function gets what its real trigger sends: API functions an API
