@@ -60,7 +60,7 @@ fn model(segments: &Path, mix: Mix, config: sim::Config, max_rate: f64) -> Resul
     let trace_path = segments["trace"].as_str().ok_or("segments: no trace")?;
     let trace = std::fs::read(trace_path).map_err(|e| format!("reading {trace_path}: {e}"))?;
     println!(
-        "Model: replaying {trace_path} ({:.1} MiB); in flight {} ms, {} ms between an operation's requests; per successful hold {:.2} confirmations and {:.2} releases, {:.2} availability reads per hold attempt; limits: every partition ≤ {:.0} % of 1,000 WCU/s / 3,000 RCU/s, conflicts < {:.0} % of write attempts",
+        "Model: replaying {trace_path} ({:.1} MiB); in flight {} ms, {} ms between an operation's requests; per successful hold {:.2} confirmations and {:.2} releases, {:.2} availability reads per hold attempt; limits: every partition ≤ {:.0} % of 1,000 WCU/s / 3,000 RCU/s, conflicts < {:.0} % of write attempts (lost races apart: conflicts of attempts refused when recorded, which no key design avoids)",
         trace.len() as f64 / 1_048_576.0,
         config.commit_latency_us / 1_000,
         config.request_latency_us as f64 / 1e3,
@@ -148,10 +148,11 @@ fn describe(verdict: &Verdict, names: &Names) -> String {
         )
     });
     format!(
-        "{:.0} seats/s: busiest partition {busiest}, conflicts {:.2} % of {} write attempts, {} operations failed",
+        "{:.0} seats/s: busiest partition {busiest}, conflicts {:.2} % of {} write attempts (and {:.2} % lost races), {} operations failed",
         verdict.rate,
         verdict.outcome.conflict_rate() * 100.0,
         verdict.outcome.attempts,
+        verdict.outcome.lost_race_rate() * 100.0,
         verdict.outcome.failed_ops
     )
 }

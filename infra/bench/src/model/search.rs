@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::sim::{self, Config, Op, Outcome, Step};
 use crate::rng::Rng;
-use crate::trace::{Kind, Request, pattern};
+use crate::trace::{self, Kind, Request, pattern};
 
 pub const PARTITION_CEILING: f64 = 0.8;
 pub const CONFLICT_CEILING: f64 = 0.01;
@@ -57,6 +57,7 @@ impl Names {
                     .iter()
                     .map(|c| (self.partition(&c.partition, c.kind), c.units))
                     .collect(),
+                refused: r.outcome == trace::Outcome::Failed,
             })
             .collect()
     }

@@ -8,6 +8,10 @@
 //!   shared/src/store does); a conflicted attempt takes nothing and
 //!   consumes nothing;
 //! * a single write to an item in flight fails (the operation ends there);
+//! * a conflicted attempt of a request whose condition failed when it was
+//!   recorded is also counted as a lost race: two buyers chose the same
+//!   seat, and the later one is refused (409) with or without the conflict,
+//!   so no key design can avoid it;
 //! * every carried-out request consumes its recorded charges on its
 //!   partitions; the busiest second of each partition is reported against
 //!   its limit (nothing is throttled: the search keeps every partition
@@ -29,6 +33,8 @@ pub struct Step {
     pub items: Vec<u32>,
     /// `(partition id, units)`.
     pub charges: Vec<(u32, f64)>,
+    /// Its condition failed when recorded (a unit or a shard was taken).
+    pub refused: bool,
 }
 
 /// One recorded API operation (a hold, a confirmation, ...).
@@ -59,21 +65,36 @@ pub struct Outcome {
     pub attempts: u64,
     /// Of which met an item in flight.
     pub conflicted: u64,
+    /// Of those, attempts that were refused when recorded (`Step::refused`).
+    pub lost_races: u64,
     /// Operations that ended on a conflict (retries exhausted, or a single
     /// write refused).
     pub failed_ops: u64,
-    /// Per item id, how many attempts met it in flight.
+    /// Per item id, how many attempts met it in flight (lost races left
+    /// out: they say where buyers chose alike, not where keys are shared).
     pub conflicts_at: HashMap<u32, u64>,
     /// Per partition id, the busiest second's units.
     pub peaks: HashMap<u32, f64>,
 }
 
 impl Outcome {
+    /// Conflicts the key design could avoid: of attempts that succeeded
+    /// when recorded, as a share of all write attempts.
     pub fn conflict_rate(&self) -> f64 {
+        self.share(self.conflicted - self.lost_races)
+    }
+
+    /// Conflicts of attempts refused when recorded, as a share of all
+    /// write attempts.
+    pub fn lost_race_rate(&self) -> f64 {
+        self.share(self.lost_races)
+    }
+
+    fn share(&self, count: u64) -> f64 {
         if self.attempts == 0 {
             0.0
         } else {
-            self.conflicted as f64 / self.attempts as f64
+            count as f64 / self.attempts as f64
         }
     }
 }
@@ -116,8 +137,12 @@ pub fn simulate<O: AsRef<[Step]>>(ops: &[O], arrivals: &[(u64, usize)], config: 
         };
         if !busy.is_empty() {
             outcome.conflicted += 1;
-            for item in busy {
-                *outcome.conflicts_at.entry(item).or_default() += 1;
+            if step.refused {
+                outcome.lost_races += 1;
+            } else {
+                for item in busy {
+                    *outcome.conflicts_at.entry(item).or_default() += 1;
+                }
             }
             if step.shape == Shape::Transaction && attempt + 1 < config.max_attempts {
                 sequence += 1;
@@ -172,6 +197,7 @@ mod tests {
             shape: Shape::Transaction,
             items: items.to_vec(),
             charges: vec![(partition, units)],
+            refused: false,
         }]
     }
 
@@ -213,11 +239,34 @@ mod tests {
     }
 
     #[test]
+    fn a_conflict_of_a_hold_refused_when_recorded_is_a_lost_race_not_a_design_conflict() {
+        let mut late = hold(&[1], 0, 2.0);
+        late[0].refused = true;
+        let ops = [hold(&[1], 0, 2.0), late];
+        let outcome = simulate(&ops, &[(0, 0), (10, 1)], no_retries());
+        assert_eq!((outcome.conflicted, outcome.lost_races), (1, 1));
+        assert!(outcome.conflicts_at.is_empty());
+        assert_eq!(outcome.conflict_rate(), 0.0);
+        assert_eq!(outcome.lost_race_rate(), 0.5);
+    }
+
+    #[test]
+    fn a_conflict_caused_by_a_refused_hold_still_counts_against_the_design() {
+        let mut early = hold(&[1], 0, 2.0);
+        early[0].refused = true;
+        let ops = [early, hold(&[1], 0, 2.0)];
+        let outcome = simulate(&ops, &[(0, 0), (10, 1)], no_retries());
+        assert_eq!((outcome.conflicted, outcome.lost_races), (1, 0));
+        assert_eq!(outcome.conflict_rate(), 0.5);
+    }
+
+    #[test]
     fn a_single_write_to_an_item_in_flight_fails_its_operation() {
         let write = vec![Step {
             shape: Shape::SingleWrite,
             items: vec![1],
             charges: vec![(0, 1.0)],
+            refused: false,
         }];
         let ops = [hold(&[1], 0, 2.0), write];
         let outcome = simulate(&ops, &[(0, 0), (10, 1)], Config::default());
@@ -230,6 +279,7 @@ mod tests {
             shape: Shape::Read,
             items: Vec::new(),
             charges: vec![(7, 1.0)],
+            refused: false,
         };
         let op = vec![read.clone(), hold(&[1], 0, 2.0).remove(0), read];
         let outcome = simulate(&[op], &[(0, 0), (0, 0)], no_retries());
