@@ -1,6 +1,7 @@
 //! `bench cpu`: CPU time per operation of our own process, the dev server
 //! (every function's routes, the fake Stripe and the local IAM proxy in one
-//! process; the proxy's threads, named `iam-proxy`, are counted apart), and
+//! process; the proxy's threads, named `iam-proxy`, and the fake Stripe's,
+//! `fake-stripe`, are counted apart: neither exists on AWS), and
 //! of each emulator, read from /proc before and after many requests of one
 //! kind, `--clients` at a time. The emulators' columns say what is theirs,
 //! so the first column is what our code costs (docs/benchmarks.md).
@@ -36,6 +37,7 @@ const CONFIRMATION_TARGET_MS: f64 = 2.0;
 struct Cpu {
     ours: Duration,
     proxy: Duration,
+    stripe: Duration,
     emulators: Vec<Duration>,
 }
 
@@ -46,7 +48,11 @@ struct Probe {
 
 impl Probe {
     fn read(&self) -> Result<Cpu, String> {
-        let (ours, proxy) = server_cpu(self.server)?;
+        let Server {
+            ours,
+            proxy,
+            stripe,
+        } = server_cpu(self.server)?;
         let emulators = self
             .emulators
             .iter()
@@ -55,6 +61,7 @@ impl Probe {
         Ok(Cpu {
             ours,
             proxy,
+            stripe,
             emulators,
         })
     }
@@ -317,7 +324,8 @@ fn print(rows: &[Row], probe: &Probe) {
         after.saturating_sub(before).as_secs_f64() * 1_000.0 / requests.max(1) as f64
     };
     let mut header =
-        "| operation | requests | wall, s | ours, ms | iam-proxy (local only), ms |".to_owned();
+        "| operation | requests | wall, s | ours, ms | iam-proxy (local only), ms | fake Stripe (local only), ms |"
+            .to_owned();
     for (name, _) in &probe.emulators {
         header.push_str(&format!(" {name}, ms |"));
     }
@@ -330,11 +338,12 @@ fn print(rows: &[Row], probe: &Probe) {
     for row in rows {
         let ours = per_op(row.before.ours, row.after.ours, row.requests);
         let mut line = format!(
-            "| {} | {} | {:.1} | {ours:.2} | {:.2} |",
+            "| {} | {} | {:.1} | {ours:.2} | {:.2} | {:.2} |",
             row.name,
             row.requests,
             row.wall.as_secs_f64(),
-            per_op(row.before.proxy, row.after.proxy, row.requests)
+            per_op(row.before.proxy, row.after.proxy, row.requests),
+            per_op(row.before.stripe, row.after.stripe, row.requests)
         );
         for (before, after) in row.before.emulators.iter().zip(&row.after.emulators) {
             line.push_str(&format!(" {:.2} |", per_op(*before, *after, row.requests)));
@@ -364,21 +373,30 @@ fn emulator_pids(list: String) -> Result<Vec<(String, u32)>, String> {
         .collect()
 }
 
-/// The dev server's CPU time so far: its own threads, and the IAM proxy's.
-fn server_cpu(pid: u32) -> Result<(Duration, Duration), String> {
+/// The dev server's CPU time so far, by whose threads spent it.
+#[derive(Default)]
+struct Server {
+    ours: Duration,
+    /// Threads named `iam-proxy`.
+    proxy: Duration,
+    /// Threads named `fake-stripe` (dev_server::on_own_threads).
+    stripe: Duration,
+}
+
+fn server_cpu(pid: u32) -> Result<Server, String> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map_err(|e| format!("/proc/{pid}/task: {e} (is the dev server running?)"))?;
-    let (mut ours, mut proxy) = (Duration::ZERO, Duration::ZERO);
+    let mut server = Server::default();
     for task in tasks.flatten() {
         let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         let time = on_cpu(&task.path());
-        if name.trim() == "iam-proxy" {
-            proxy += time;
-        } else {
-            ours += time;
+        match name.trim() {
+            "iam-proxy" => server.proxy += time,
+            "fake-stripe" => server.stripe += time,
+            _ => server.ours += time,
         }
     }
-    Ok((ours, proxy))
+    Ok(server)
 }
 
 /// A process and all its descendants (an emulator's launcher and the JVM
@@ -423,7 +441,7 @@ mod tests {
         let pid = std::process::id();
         let busy: u64 = (0..2_000_000u64).map(std::hint::black_box).sum();
         assert!(busy > 0);
-        assert!(server_cpu(pid).unwrap().0 > Duration::ZERO);
+        assert!(server_cpu(pid).unwrap().ours > Duration::ZERO);
         assert!(tree_cpu(pid) > Duration::ZERO);
     }
 }

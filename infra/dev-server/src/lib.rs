@@ -14,6 +14,7 @@ use std::time::Duration;
 use auth_api::AuthState;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use bookings_api::BookingsState;
 use events_api::EventsState;
@@ -254,6 +255,35 @@ pub async fn sweep_every(state: SchedulerState, period: Duration) {
             tracing::warn!(error = %err, "sweep failed");
         }
     }
+}
+
+/// `router`, its handlers run on a runtime of their own whose threads are
+/// named `name`: the fake Stripe shares the dev server's port but is not
+/// part of what Lambda runs, so `make bench` counts its CPU apart
+/// (docs/benchmarks.md, "Part 5"). Whatever a handler spawns (the webhook
+/// delivery's HTTP client) runs there too.
+pub fn on_own_threads(router: Router, name: &str) -> std::io::Result<Router> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    // The runtime lives as long as the process, parked on this thread.
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let handle = handle.clone();
+            async move {
+                handle.spawn(next.run(request)).await.unwrap_or_else(|err| {
+                    tracing::error!(error = %err, "a fake Stripe handler panicked");
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                })
+            }
+        },
+    )))
 }
 
 /// The browser access the HTTP API grants in AWS: the frontend's origin.

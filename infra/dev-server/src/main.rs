@@ -84,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     axum::serve(
         listener,
         dev_server::app(functions)
-            .merge(stripe.router())
+            .merge(dev_server::on_own_threads(stripe.router(), "fake-stripe")?)
             .layer(cors)
             .into_make_service_with_connect_info::<SocketAddr>(),
     )
