@@ -24,6 +24,8 @@
 #   itself; its numbers are not comparable; not for startup)
 #   BENCH_FLASH_ARGS / BENCH_MODEL_ARGS / BENCH_CPU_ARGS: extra `bench flash` / `bench model` / `bench cpu`
 #   options (infra/bench/src/main.rs), e.g. BENCH_MODEL_ARGS="--record-secs 120"
+#   BENCH_DEV_SERVER=<path>: run that dev-server binary instead of the one built
+#   (an earlier build kept aside, for back-to-back comparisons on a noisy machine)
 # State and logs: .cache/run/bench/. DynamoDB Local, moto and the dev server
 # run on free ports and are stopped on exit.
 set -euo pipefail
@@ -113,6 +115,7 @@ else
     DEV_SERVER="$TOOLS_DIR/dev-server/bootstrap"
 fi
 build_seconds=$((SECONDS - build_started))
+DEV_SERVER="${BENCH_DEV_SERVER:-$DEV_SERVER}"
 
 # --- emulators ------------------------------------------------------------------
 read -r DDB_PORT MOTO_PORT API_PORT < <(free_ports 3)

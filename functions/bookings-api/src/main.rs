@@ -1,4 +1,6 @@
-#[tokio::main]
+// Lambda sends a sandbox one invocation at a time: one thread, no wake-ups
+// across threads (docs/benchmarks.md, "One thread per sandbox").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = bookings_api::BookingsState::from_env().await?;

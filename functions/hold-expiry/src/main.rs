@@ -1,7 +1,9 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
+// Lambda sends a sandbox one invocation at a time: one thread, no wake-ups
+// across threads (docs/benchmarks.md, "One thread per sandbox").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let state = hold_expiry::HoldExpiryState::from_env().await?;

@@ -1,7 +1,9 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::domain::schedule::ScheduledJob;
 
-#[tokio::main]
+// Lambda sends a sandbox one invocation at a time: one thread, no wake-ups
+// across threads (docs/benchmarks.md, "One thread per sandbox").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let state = scheduler::SchedulerState::from_env().await?;

@@ -9,8 +9,10 @@ use shared::config::LOCAL_STRIPE_WEBHOOK_SECRET;
 use shared::queue::{HoldExpiryQueue, RefundQueue};
 
 /// `dev-server` serves the API and runs the workers; `dev-server openapi`
-/// prints the document.
-#[tokio::main]
+/// prints the document. One thread, as each function runs in Lambda
+/// (docs/benchmarks.md, "One thread per sandbox"); the IAM proxy and the
+/// fake Stripe have threads of their own.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if std::env::args().nth(1).as_deref() == Some("openapi") {
         print!("{}", dev_server::openapi_json());

@@ -6,7 +6,9 @@
 //! request (docs/benchmarks.md, "What start-up costs"). A failed warm-up is
 //! only logged: it must never stop the function from starting.
 
-#[tokio::main]
+// Lambda sends a sandbox one invocation at a time: one thread, no wake-ups
+// across threads (docs/benchmarks.md, "One thread per sandbox").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = events_api::EventsState::from_env().await?;

@@ -3,7 +3,9 @@
 
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
-#[tokio::main]
+// Lambda sends a sandbox one invocation at a time: one thread, no wake-ups
+// across threads (docs/benchmarks.md, "One thread per sandbox").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::run(service_fn(|_request: Request| async {
         let response = Response::builder()
