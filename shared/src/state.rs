@@ -102,7 +102,7 @@ pub fn load_aws() -> Result<SdkConfig, ConfigError> {
 fn aws_config_from(env: &AwsEnv) -> Result<SdkConfig, ConfigError> {
     let trust_store = TrustStore::empty().with_pem_certificate(AWS_ROOT_CERTIFICATES);
     let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(
             TlsContext::builder()
                 .with_trust_store(trust_store)
