@@ -91,17 +91,24 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
 }
 
 /// The event as recently read (shared::recent) once its layout is frozen,
-/// else read now: the first hold's freeze is conditioned on what it read.
-/// Shared, not copied: a grid event carries its whole layout.
+/// else read now. The read is eventually consistent: once sales started
+/// only the status can change, which the transaction and checkout guard
+/// (docs/holds.md), and on-sale every warm process re-reads the event, at
+/// half the capacity this way. An event not yet frozen is read again
+/// strongly consistent, as the first hold's freeze is conditioned on what
+/// it read. Shared, not copied: a grid event carries its whole layout.
 async fn event_to_sell(app: &AppState, id: &str) -> Result<Arc<Event>, ApiError> {
     if let Some(event) = app.recent_events.get(id) {
         return Ok(event);
     }
-    let event = app
-        .store
-        .event(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))?;
+    let event = match app.store.event_eventually(id).await? {
+        Some(event) if event.sales_started => event,
+        Some(_) | None => app
+            .store
+            .event(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event"))?,
+    };
     let event = Arc::new(event);
     if event.sales_started {
         app.recent_events.put(id, Arc::clone(&event));

@@ -17,8 +17,11 @@ use crate::domain::ticket::TicketKey;
 use crate::recent::Recent;
 use crate::store::Store;
 
-/// How long a process reuses an on-sale event it read (shared::recent).
-const RECENT_EVENT_TTL: Duration = Duration::from_secs(1);
+/// How long a process reuses an on-sale event it read (shared::recent):
+/// a cancellation stops its holds within this (they could not be paid
+/// anyway), and every warm process re-reads a large grid's event item
+/// (≈ 18 RCU for 2,000 units) once per this (docs/holds.md, "Limits").
+const RECENT_EVENT_TTL: Duration = Duration::from_secs(5);
 /// How long a process reuses the settings it read: a change takes effect
 /// everywhere within this.
 const RECENT_SETTINGS_TTL: Duration = Duration::from_secs(2);

@@ -58,10 +58,21 @@ impl Store {
     /// The event, read strongly consistent, with its shard count and whether
     /// sales started. `None` for unknown (or impossible) ids.
     pub async fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        self.event_with(id, true).await
+    }
+
+    /// The event as an eventually consistent read sees it: for the sell
+    /// path's refresh of an event whose sales started, where a second-old
+    /// copy is as good (shared::sale) and a large grid's item costs half.
+    pub async fn event_eventually(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        self.event_with(id, false).await
+    }
+
+    async fn event_with(&self, id: &str, consistent: bool) -> Result<Option<Event>, StoreError> {
         if !is_plausible_id(id) {
             return Ok(None);
         }
-        self.get(keys::event(id))
+        self.get_with(keys::event(id), consistent)
             .await?
             .as_ref()
             .map(event_from_item)

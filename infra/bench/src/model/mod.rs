@@ -47,6 +47,7 @@ pub async fn run(args: &Args) -> Result<bool, String> {
         browse_per_hold: args.get("browse-per-hold", 1.0)?,
         confirm_share: args.get("confirm-share", 0.8)?,
         release_share: args.get("release-share", 0.1)?,
+        hold_seconds: args.get("hold-ms", 50.0)? / 1_000.0,
     };
     model(&segments, mix, config, args.get("max-rate", 1_000_000.0)?)
 }
@@ -88,11 +89,15 @@ fn model(segments: &Path, mix: Mix, config: sim::Config, max_rate: f64) -> Resul
             }
             Ok(ops)
         };
+        let mut holds = ops("holds")?;
+        let (browse, confirm, release) = (ops("browse")?, ops("confirm")?, ops("release")?);
+        let refresh = names.take_refreshes(&mut holds);
         let recorded = Recorded {
-            holds: ops("holds")?,
-            browse: ops("browse")?,
-            confirm: ops("confirm")?,
-            release: ops("release")?,
+            holds,
+            refresh,
+            browse,
+            confirm,
+            release,
             seats: event["seats"].as_u64().unwrap_or(0),
             successful_holds: event["successful_holds"].as_u64().unwrap_or(0),
         };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::sim::{self, Config, Op, Outcome, Step};
 use crate::rng::Rng;
-use crate::trace::{self, Kind, Request, pattern};
+use crate::trace::{self, Kind, Request, Shape, pattern};
 
 pub const PARTITION_CEILING: f64 = 0.8;
 pub const CONFLICT_CEILING: f64 = 0.01;
@@ -63,6 +63,46 @@ impl Names {
     }
 }
 
+/// Partitions read on a timer by every warm process, with the period in
+/// seconds (shared/src/state.rs: `RECENT_EVENT_TTL`, `RECENT_SETTINGS_TTL`).
+const REFRESHED: [(&str, f64); 2] = [("table EVENT#", 5.0), ("table SETTINGS", 2.0)];
+
+impl Names {
+    /// Takes out of `holds` their reads of the event and of the settings:
+    /// the recording's one process re-read them once per period, so how
+    /// many holds carry one says how fast it recorded, not what a sale does.
+    /// `workload` adds them back per sandbox and period. Returns the last
+    /// recorded read of each (the event's: its full layout) and its period.
+    pub fn take_refreshes(&self, holds: &mut [Op]) -> Vec<(Op, f64)> {
+        let mut last: Vec<Option<Step>> = vec![None; REFRESHED.len()];
+        for op in holds.iter_mut() {
+            op.retain(|step| match self.refreshed(step) {
+                Some(kind) => {
+                    last[kind] = Some(step.clone());
+                    false
+                }
+                None => true,
+            });
+        }
+        last.into_iter()
+            .zip(REFRESHED)
+            .filter_map(|(step, (_, period))| Some((vec![step?], period)))
+            .collect()
+    }
+
+    /// Which of `REFRESHED` a step reads, if it is a read of one.
+    fn refreshed(&self, step: &Step) -> Option<usize> {
+        if step.shape != Shape::Read {
+            return None;
+        }
+        let (partition, _) = step.charges.first()?;
+        let name = &self.partition_names[*partition as usize].0;
+        REFRESHED
+            .iter()
+            .position(|(prefix, _)| name.starts_with(prefix))
+    }
+}
+
 /// What one event's recording holds.
 #[derive(Debug, Default)]
 pub struct Recorded {
@@ -73,6 +113,10 @@ pub struct Recorded {
     pub browse: Vec<Op>,
     pub confirm: Vec<Op>,
     pub release: Vec<Op>,
+    /// Reads a warm process makes on a timer, not per hold (see
+    /// `Names::take_refreshes`): one recorded read of each, and its period
+    /// in seconds.
+    pub refresh: Vec<(Op, f64)>,
 }
 
 /// How many of the other operations join the holds.
@@ -84,6 +128,10 @@ pub struct Mix {
     pub confirm_share: f64,
     /// Releases per successful hold.
     pub release_share: f64,
+    /// A hold's wall time in a sandbox, in seconds: at λ hold attempts per
+    /// second λ × this sandboxes are busy (Little's law), and each makes
+    /// the refresh reads once per period.
+    pub hold_seconds: f64,
 }
 
 /// All operations in one list, and the arrivals that sell the recorded
@@ -111,11 +159,18 @@ pub fn workload(
     }
     let holds = recorded.holds.len() as f64;
     let successes = recorded.successful_holds as f64;
-    for (kind, count) in [
-        (&recorded.browse, mix.browse_per_hold * holds),
-        (&recorded.confirm, mix.confirm_share * successes),
-        (&recorded.release, mix.release_share * successes),
-    ] {
+    let kinds = [
+        (recorded.browse.as_slice(), mix.browse_per_hold * holds),
+        (recorded.confirm.as_slice(), mix.confirm_share * successes),
+        (recorded.release.as_slice(), mix.release_share * successes),
+    ];
+    // Over the span, λ·L sandboxes each refresh span / period times, with
+    // λ = holds / span: holds · L / period reads, whatever the rate.
+    let refreshes = recorded
+        .refresh
+        .iter()
+        .map(|(op, period)| (std::slice::from_ref(op), holds * mix.hold_seconds / period));
+    for (kind, count) in kinds.into_iter().chain(refreshes) {
         if kind.is_empty() {
             continue;
         }
@@ -288,6 +343,7 @@ mod tests {
         browse_per_hold: 0.0,
         confirm_share: 0.0,
         release_share: 0.0,
+        hold_seconds: 0.05,
     };
 
     #[test]
@@ -322,6 +378,50 @@ mod tests {
         assert!(bad.unwrap().busiest_share() > PARTITION_CEILING);
         let top = &busiest_partitions(&good, &names, 1)[0];
         assert_eq!((top.2, top.4.as_str()), (Kind::Write, "table EVENT#<id>"));
+    }
+
+    fn event_read() -> Request {
+        parse_line(r#"{"t":0,"op":"GetItem","outcome":"ok","items":[],"charges":[[null,"EVENT#e1","R",1.0,0]],"bytes":40000}"#)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_recorded_event_refreshes_leave_the_holds_and_return_per_sandbox_and_period() {
+        let mut names = Names::default();
+        let read = event_read();
+        let holds: Vec<Request> = (0..1000).map(|i| hold_line(&i.to_string())).collect();
+        let mut ops: Vec<Op> = holds
+            .iter()
+            .enumerate()
+            .map(|(i, hold)| {
+                // One hold in four read the event, as a slow recording would.
+                let mut lines = vec![hold.clone()];
+                if i % 4 == 0 {
+                    lines.insert(0, read.clone());
+                }
+                names.op(&lines)
+            })
+            .collect();
+        let refresh = names.take_refreshes(&mut ops);
+        assert!(ops.iter().all(|op| op.len() == 1));
+        assert_eq!(refresh.len(), 1);
+        assert_eq!(refresh[0].1, 5.0);
+        let recorded = Recorded {
+            holds: ops,
+            refresh,
+            seats: 1000,
+            successful_holds: 1000,
+            ..Recorded::default()
+        };
+        // 1,000 holds × 50 ms / 5 s: 10 reads, at any rate.
+        for rate in [10.0, 10_000.0] {
+            let (ops, arrivals) = workload(&recorded, NO_MIX, rate, 1);
+            let reads = arrivals
+                .iter()
+                .filter(|(_, i)| ops[*i][0].shape == Shape::Read)
+                .count();
+            assert_eq!(reads, 10);
+        }
     }
 
     #[test]
