@@ -153,6 +153,18 @@ mod tests {
             .and_then(|endpoints| endpoints.load_config(key))
     }
 
+    /// Each service's endpoint, in order.
+    fn endpoints<const N: usize>(
+        config: &aws_config::SdkConfig,
+        services: [&str; N],
+    ) -> [Option<String>; N] {
+        services.map(|service| endpoint(config, service))
+    }
+
+    fn url(url: &str) -> Option<String> {
+        Some(url.to_owned())
+    }
+
     #[tokio::test]
     async fn lambdas_region_and_role_keys_configure_the_clients() {
         let config = sdk_config(&lambda_with(&[])).unwrap().build();
@@ -248,16 +260,12 @@ mod tests {
         let config = sdk_config(&env).unwrap().build();
         assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
         assert_eq!(
-            endpoint(&config, "DynamoDB").as_deref(),
-            Some("http://127.0.0.1:8000")
-        );
-        assert_eq!(
-            endpoint(&config, "SESv2").as_deref(),
-            Some("http://127.0.0.1:5001")
-        );
-        assert_eq!(
-            endpoint(&config, "SQS").as_deref(),
-            Some("http://127.0.0.1:5000")
+            endpoints(&config, ["DynamoDB", "SESv2", "SQS"]),
+            [
+                url("http://127.0.0.1:8000"),
+                url("http://127.0.0.1:5001"),
+                url("http://127.0.0.1:5000")
+            ]
         );
     }
 
@@ -266,10 +274,9 @@ mod tests {
         let env = lambda_with(&[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")]);
         let config = sdk_config(&env).unwrap().build();
         assert_eq!(config.endpoint_url(), None);
-        assert_eq!(endpoint(&config, "Scheduler"), None);
         assert_eq!(
-            endpoint(&config, "DynamoDB").as_deref(),
-            Some("http://127.0.0.1:8000")
+            endpoints(&config, ["Scheduler", "DynamoDB"]),
+            [None, url("http://127.0.0.1:8000")]
         );
     }
 
