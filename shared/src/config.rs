@@ -200,6 +200,13 @@ pub fn hold_expiry_queue_url(src: &impl Source) -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing("HOLD_EXPIRY_QUEUE_URL"))
 }
 
+/// The exports bucket (`EXPORTS_BUCKET`, admin-api): files too large for a
+/// response. No local default: `infra/bootstrap.py` creates it.
+pub fn exports_bucket(src: &impl Source) -> Result<String, ConfigError> {
+    src.value("EXPORTS_BUCKET")
+        .ok_or(ConfigError::Missing("EXPORTS_BUCKET"))
+}
+
 /// The refund queue (`REFUND_QUEUE_URL`): required where refunds are owed.
 pub fn refund_queue_url(src: &impl Source) -> Result<String, ConfigError> {
     src.value("REFUND_QUEUE_URL")

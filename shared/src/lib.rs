@@ -12,6 +12,8 @@ pub mod confirmation_mail;
 pub mod cursor;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "files")]
+pub mod files;
 #[cfg(feature = "mail")]
 pub mod fulfilment;
 pub mod http;

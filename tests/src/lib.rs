@@ -59,7 +59,10 @@ pub struct TestApp {
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The body as JSON, else as text (lossy), else `Null` when empty.
     pub body: Value,
+    /// The body as sent (files: CSV, XLSX).
+    pub bytes: axum::body::Bytes,
 }
 
 /// A signed-in user as the client sees it.
@@ -176,6 +179,7 @@ impl TestApp {
             schedules: ScheduleConfig::from_env().expect("schedule settings"),
             hold_expiry_queue_url: queue_url,
             refund_queue_url,
+            exports_bucket: env("EXPORTS_BUCKET"),
             clock: clock.clone(),
         };
         // Each function signs as itself (`local<Function><tag>`) through the
@@ -292,6 +296,7 @@ impl TestApp {
             status,
             headers,
             body,
+            bytes,
         }
     }
 
@@ -618,4 +623,20 @@ pub fn sqs_event(messages: &[(&str, String)]) -> aws_lambda_events::event::sqs::
         .map(|(id, body)| serde_json::json!({ "messageId": id, "body": body }))
         .collect();
     serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}
+
+/// A plain HTTP GET over a socket (a presigned S3 link, say): status,
+/// headers and body.
+pub async fn http_get(url: &str) -> (StatusCode, HeaderMap, axum::body::Bytes) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, http_body_util::Empty<axum::body::Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .get(url.parse().expect("a URL"))
+        .await
+        .expect("the GET is answered");
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.expect("a body").to_bytes();
+    (parts.status, parts.headers, bytes)
 }

@@ -1,30 +1,65 @@
 //! admin-api: platform administration under /v1/admin. Every mutation is
 //! written to the audit log in the same transaction as the change.
 
+mod audit_logs;
+mod exports;
+mod reports;
+mod settings;
 mod users;
 mod walk_in;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use shared::AppState;
+use shared::config::{ProcessEnv, exports_bucket};
+use shared::files::Files;
 use utoipa::OpenApi;
 
+/// admin-api's state: the common state plus the exports bucket.
+#[derive(Clone)]
+pub struct AdminState {
+    pub app: AppState,
+    pub exports: Files,
+}
+
+impl FromRef<AdminState> for AppState {
+    fn from_ref(state: &AdminState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl AdminState {
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let (app, aws) = AppState::from_env().await?;
+        let exports = Files::new(&aws, &exports_bucket(&ProcessEnv)?);
+        Ok(Self { app, exports })
+    }
+}
+
 /// The function as Lambda serves it.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AdminState) -> Router {
     shared::http::finish(routes(state))
 }
 
 /// The bare routes, for the dev server to merge with other functions'.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: AdminState) -> Router {
     Router::new()
         .route("/v1/admin/users", get(users::list))
         .route("/v1/admin/users/{id}/role", put(users::set_role))
         .route("/v1/admin/events/{id}/walk-in", post(walk_in::sell))
+        .route("/v1/admin/events/{id}/bookings", get(exports::bookings))
+        .route("/v1/admin/audit-logs", get(audit_logs::list))
+        .route("/v1/admin/reports/revenue", get(reports::revenue))
+        .route(
+            "/v1/admin/settings",
+            get(settings::show).patch(settings::update),
+        )
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(users::list, users::set_role, walk_in::sell), tags((name = "admin", description = "Platform administration")))]
+#[openapi(paths(users::list, users::set_role, walk_in::sell, exports::bookings, audit_logs::list, reports::revenue, settings::show, settings::update), tags((name = "admin", description = "Platform administration")))]
 struct ApiDoc;
 
 /// This function's part of the OpenAPI document.

@@ -3,6 +3,6 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let (state, _aws) = shared::AppState::from_env().await?;
+    let state = admin_api::AdminState::from_env().await?;
     lambda_http::run(admin_api::router(state)).await
 }

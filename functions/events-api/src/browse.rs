@@ -2,11 +2,10 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::auth::MaybeAuthenticated;
 use shared::domain::event::{self, Event, EventStatus, TAG_MAX_CHARS};
-use shared::http::{Json, PathParam, Query, page_limit};
+use shared::http::{Json, PathParam, Query, page_limit, time_param};
 use shared::store::{Availability, EventQuery, UnitState};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The longest `q` accepted: a search phrase, not a document.
 const QUERY_MAX_CHARS: usize = 100;
@@ -191,18 +190,6 @@ fn search_term<'a>(
         ));
     }
     Ok(term)
-}
-
-/// An RFC 3339 time that has a UTC form the index can compare with.
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    value
-        .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339)
-                .ok()
-                .filter(|t| event::to_stored_time(*t).is_some())
-                .ok_or_else(|| ApiError::invalid_field(field, "must be an RFC 3339 time"))
-        })
-        .transpose()
 }
 
 fn listing_name(query: &EventQuery<'_>) -> String {

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use admin_api::AdminState;
 use auth_api::AuthState;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use axum::Router;
@@ -28,6 +29,7 @@ use shared::config::{
     Config, MailConfig, PaymentsConfig, ScheduleConfig, SignInConfig, WebhookConfig,
 };
 use shared::domain::schedule::ScheduledJob;
+use shared::files::Files;
 use shared::mail::Mailer;
 use shared::payments::Payments;
 use shared::queue::{HoldExpiryQueue, Queue, RefundQueue};
@@ -42,7 +44,7 @@ use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 #[derive(Clone)]
 pub struct Functions {
     pub auth: AuthState,
-    pub admin: AppState,
+    pub admin: AdminState,
     pub bookings: BookingsState,
     pub checkin: AppState,
     pub events: EventsState,
@@ -62,6 +64,7 @@ pub struct Settings {
     pub schedules: ScheduleConfig,
     pub hold_expiry_queue_url: String,
     pub refund_queue_url: String,
+    pub exports_bucket: String,
     pub clock: SharedClock,
 }
 
@@ -79,6 +82,7 @@ impl Settings {
                 &shared::config::ProcessEnv,
             )?,
             refund_queue_url: shared::config::refund_queue_url(&shared::config::ProcessEnv)?,
+            exports_bucket: shared::config::exports_bucket(&shared::config::ProcessEnv)?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -89,6 +93,7 @@ impl Settings {
             table_name: &self.config.table_name,
             hold_expiry_queue_url: &self.hold_expiry_queue_url,
             refund_queue_url: &self.refund_queue_url,
+            exports_bucket: &self.exports_bucket,
             mail_from: &self.mail.mail_from,
             schedules: &self.schedules,
             other_queues: identities::bootstrapped_queues(std::env::vars()),
@@ -121,7 +126,13 @@ impl Functions {
                 ),
                 sign_in: Arc::new(settings.sign_in.clone()),
             },
-            admin: app(identities::ADMIN_API),
+            admin: AdminState {
+                app: app(identities::ADMIN_API),
+                exports: Files::new(
+                    &aws.function(identities::ADMIN_API),
+                    &settings.exports_bucket,
+                ),
+            },
             bookings: BookingsState {
                 app: app(identities::BOOKINGS_API),
                 payments: settings.payments.clone(),

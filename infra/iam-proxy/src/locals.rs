@@ -52,6 +52,12 @@ impl Locals {
         self.resource(logical_id, name, &[("Arn", &arn)])
     }
 
+    /// An S3 bucket by its name (`Ref`, as in CloudFormation).
+    pub fn bucket(self, logical_id: &str, name: &str) -> Self {
+        let arn = format!("arn:aws:s3:::{name}");
+        self.resource(logical_id, name, &[("Arn", &arn)])
+    }
+
     /// An SQS queue by its URL (`Ref` is the URL, as in CloudFormation).
     pub fn queue(self, logical_id: &str, url: &str) -> Self {
         let name = url.rsplit('/').next().unwrap_or(url);

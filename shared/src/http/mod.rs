@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 pub use client_ip::ClientIp;
 pub use json::Json;
 pub use path::PathParam;
-pub use query::{Query, page_limit};
+pub use query::{Query, page_limit, time_param};
 
 use crate::error::ApiError;
 

@@ -2,6 +2,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::event;
 use crate::error::ApiError;
 
 /// Query parameters whose parse failure is a 400 problem naming the parameter.
@@ -32,6 +36,19 @@ where
                 ApiError::invalid_field(field.to_owned(), text.to_owned())
             })
     }
+}
+
+/// An RFC 3339 time parameter, within the years the store keeps (its UTC
+/// form is what keys compare).
+pub fn time_param(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|text| {
+            OffsetDateTime::parse(text, &Rfc3339)
+                .ok()
+                .filter(|t| event::to_stored_time(*t).is_some())
+                .ok_or_else(|| ApiError::invalid_field(field, "must be an RFC 3339 time"))
+        })
+        .transpose()
 }
 
 /// A page size: 1..=100, 20 when absent.

@@ -1,8 +1,12 @@
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
-use super::item::{key, n, rfc3339, s};
-use super::{Item, keys};
-use crate::domain::audit::{AuditEntry, RETENTION_DAYS};
+use super::item::{get_s, get_time, key, n, rfc3339, s, second_bounds};
+use super::paging::Page;
+use super::{Item, Store, StoreError, keys};
+use crate::cursor::PageKey;
+use crate::domain::audit::{
+    AuditEntry, AuditFilter, AuditRecord, RETENTION_DAYS, days_newest_first,
+};
 
 /// The audit entry as an item. It is written in the transaction that makes
 /// the change, so no change goes unrecorded and no record describes a change
@@ -25,4 +29,93 @@ pub(super) fn audit_item(entry: &AuditEntry) -> Item {
         ),
     ]);
     item
+}
+
+impl Store {
+    /// Entries between `from` and `to` (to the second, both included),
+    /// newest first: a Query per day's partition, newest day first, the
+    /// filters applied by DynamoDB, until the page is full. `start` is the
+    /// key of the last entry of the previous page.
+    pub async fn audit_log(
+        &self,
+        filter: &AuditFilter,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: usize,
+        mut start: Option<PageKey>,
+    ) -> Result<Page<AuditRecord>, StoreError> {
+        let (lowest, highest) = second_bounds(from, to);
+        let resume_day = start
+            .as_ref()
+            .and_then(|key| key.get(keys::SK)?.get(..10).map(str::to_owned));
+        let mut items = Vec::with_capacity(limit);
+        for day in days_newest_first(from, to) {
+            if resume_day.as_ref().is_some_and(|resume| day > *resume) {
+                continue;
+            }
+            let pk = keys::audit_day(&day);
+            let request = || {
+                let mut request = self
+                    .client
+                    .query()
+                    .table_name(self.table_name())
+                    .key_condition_expression("PK = :pk AND SK BETWEEN :lowest AND :highest")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":lowest", s(&lowest))
+                    .expression_attribute_values(":highest", s(&highest))
+                    .scan_index_forward(false);
+                let mut conditions = Vec::new();
+                for (name, value) in [
+                    ("action", &filter.action),
+                    ("actor_id", &filter.actor_id),
+                    ("target", &filter.target),
+                ] {
+                    if let Some(value) = value {
+                        conditions.push(format!("#{name} = :{name}"));
+                        request = request
+                            .expression_attribute_names(format!("#{name}"), name)
+                            .expression_attribute_values(format!(":{name}"), s(value));
+                    }
+                }
+                if conditions.is_empty() {
+                    request
+                } else {
+                    request.filter_expression(conditions.join(" AND "))
+                }
+            };
+            let page = self
+                .query_page(
+                    request,
+                    &[keys::PK, keys::SK],
+                    limit - items.len(),
+                    start.take(),
+                    record_from_item,
+                )
+                .await?;
+            items.extend(page.items);
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    last_key: page.last_key,
+                });
+            }
+        }
+        Ok(Page {
+            items,
+            last_key: None,
+        })
+    }
+}
+
+fn record_from_item(item: &Item) -> Result<AuditRecord, StoreError> {
+    let details = get_s(item, "details")?;
+    Ok(AuditRecord {
+        id: get_s(item, "id")?.to_owned(),
+        at: get_time(item, "at")?,
+        actor_id: get_s(item, "actor_id")?.to_owned(),
+        action: get_s(item, "action")?.to_owned(),
+        target: get_s(item, "target")?.to_owned(),
+        details: serde_json::from_str(details)
+            .map_err(|e| StoreError::Corrupt(format!("audit details are not JSON: {e}")))?,
+    })
 }

@@ -1,13 +1,15 @@
 //! The booking item: how a booking is stored, read and listed. Which
 //! indexes it sits in follows its status (`booking_item`): a held booking
 //! in its event's lapsed-hold partitions (GSI2) and the sweep's expiry
-//! partitions (GSI3), a confirmed one among its event's bookings (GSI2).
+//! partitions (GSI3), a confirmed one among its event's bookings (GSI2);
+//! every booking among all of its event's (GSI4, the export).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
 use super::keys::{
-    self, GSI1, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, PK, SK, epoch_sort_key,
+    self, GSI1, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, GSI4PK, GSI4SK, PK, SK,
+    epoch_sort_key,
 };
 use super::paging::Page;
 use super::{Item, Store, StoreError};
@@ -79,6 +81,11 @@ pub(super) fn booking_item(booking: &Booking) -> Item {
         ("updated_at".into(), s(rfc3339(booking.updated_at))),
         (GSI1PK.into(), s(keys::user_bookings_pk(&booking.user_id))),
         (GSI1SK.into(), s(format!("{created_at}#{}", booking.id))),
+        (
+            GSI4PK.into(),
+            s(keys::event_bookings_pk(&booking.event_id, &booking.id)),
+        ),
+        (GSI4SK.into(), s(format!("{created_at}#{}", booking.id))),
     ]);
     if let Some(units) = &booking.units {
         item.insert(

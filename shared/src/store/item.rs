@@ -25,6 +25,13 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// Text bounds that take in every sort key `<rfc3339>#…` from the second
+/// of `from` through the second of `to` (fractions and ids included).
+pub fn second_bounds(from: OffsetDateTime, to: OffsetDateTime) -> (String, String) {
+    let second = |t: OffsetDateTime| rfc3339(t).get(..19).unwrap_or_default().to_owned();
+    (second(from), format!("{}~", second(to)))
+}
+
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     item.get(name)
         .and_then(|v| v.as_s().ok())

@@ -12,6 +12,9 @@ pub const GSI2: &str = "GSI2";
 pub const GSI3PK: &str = "GSI3PK";
 pub const GSI3SK: &str = "GSI3SK";
 pub const GSI3: &str = "GSI3";
+pub const GSI4PK: &str = "GSI4PK";
+pub const GSI4SK: &str = "GSI4SK";
+pub const GSI4: &str = "GSI4";
 
 pub fn user(id: &str) -> (String, String) {
     (format!("USER#{id}"), "PROFILE".into())
@@ -105,6 +108,21 @@ pub fn booked_pks(event_id: &str) -> impl Iterator<Item = String> {
     (0..CONFIRMED_SHARDS).map(move |shard| format!("BOOKED#{event_id}#{shard}"))
 }
 
+/// Every booking of an event, whatever its status, sits in GSI4 by
+/// creation (the attendee export), spread like its confirmed bookings: an
+/// on-sale writes every booking once here too.
+pub fn event_bookings_pk(event_id: &str, booking_id: &str) -> String {
+    format!(
+        "EVENTBOOKINGS#{event_id}#{}",
+        spread(booking_id, CONFIRMED_SHARDS)
+    )
+}
+
+/// Every GSI4 partition of an event's bookings.
+pub fn event_bookings_pks(event_id: &str) -> impl Iterator<Item = String> {
+    (0..CONFIRMED_SHARDS).map(move |shard| format!("EVENTBOOKINGS#{event_id}#{shard}"))
+}
+
 /// An event's held bookings sit in GSI2 by expiry, spread over this many
 /// partition keys so an on-sale's holds do not all write one.
 pub const HELD_SHARDS: u32 = 16;
@@ -156,7 +174,12 @@ pub fn stripe_event(id: &str) -> (String, String) {
 pub const SETTINGS_PK: &str = "SETTINGS";
 
 pub fn audit(day: &str, at: &str, id: &str) -> (String, String) {
-    (format!("AUDIT#{day}"), format!("{at}#{id}"))
+    (audit_day(day), format!("{at}#{id}"))
+}
+
+/// The partition of one day's audit entries (`yyyy-mm-dd`, UTC).
+pub fn audit_day(day: &str) -> String {
+    format!("AUDIT#{day}")
 }
 
 /// Zero-padded epoch seconds, so string order is time order.

@@ -1,11 +1,8 @@
-//! Rate-limit counters and runtime settings.
+//! Rate-limit counters.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
-use super::item::{get_s, key, n, s};
+use super::item::{key, n};
 use super::{Store, StoreError, classify, keys};
 use crate::domain::rate_limit::Window;
-use crate::domain::settings::Settings;
 
 impl Store {
     /// Counts one hit in the window; `false` once `limit` hits were counted.
@@ -37,29 +34,5 @@ impl Store {
             Err(StoreError::ConditionFailed { .. }) => Ok(false),
             Err(err) => Err(err),
         }
-    }
-
-    /// Current settings: stored values over defaults.
-    pub async fn settings(&self) -> Result<Settings, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(keys::SETTINGS_PK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let mut settings = Settings::default();
-        for item in out.items() {
-            let name = get_s(item, "SK")?;
-            if let Some(AttributeValue::S(json)) = item.get("value")
-                && let Ok(value) = serde_json::from_str(json)
-            {
-                settings.apply(name, &value);
-            }
-        }
-        Ok(settings)
     }
 }

@@ -6,6 +6,7 @@
 mod audit;
 mod bookings;
 mod events;
+mod exports;
 mod holds;
 mod inventory;
 mod item;
@@ -15,6 +16,7 @@ mod paging;
 mod payments;
 mod refunds;
 mod sessions;
+mod settings;
 mod tickets;
 mod transact;
 mod users;
@@ -29,12 +31,14 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
 pub use events::{EventChange, EventQuery, EventSaved};
+pub use exports::BookingRecord;
 pub use holds::HoldOutcome;
 pub use inventory::{Availability, UnitState};
 pub use paging::Page;
 pub use payments::{ConfirmOutcome, Payment};
 pub use refunds::{DueRefund, RefundJob, RefundOrder, RefundRecorded};
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
+pub use settings::StoredSettings;
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
 

@@ -104,7 +104,7 @@ impl Store {
 }
 
 /// Full jitter over an exponential ceiling: 25 ms, 50 ms, ... up to 800 ms.
-fn backoff(attempt: u32) -> StdDuration {
+pub(super) fn backoff(attempt: u32) -> StdDuration {
     let ceiling_ms = 25u64 << attempt.min(5);
     StdDuration::from_millis(rand::rng().random_range(1..=ceiling_ms))
 }

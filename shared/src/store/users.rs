@@ -173,7 +173,7 @@ fn user_item(user: &User) -> Item {
     item
 }
 
-fn user_from_item(item: &Item) -> Result<User, StoreError> {
+pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
     let role = get_s(item, "role")?;
     Ok(User {
         id: get_s(item, "id")?.to_owned(),
