@@ -5,7 +5,8 @@ Reads ../template.yaml, so the local stack is built from the same definitions
 that are deployed:
 
 * the `AWS::DynamoDB::Table` named `Table` -> table `$TABLE_NAME` (default
-  `tickets`) on DynamoDB Local, with its keys, indexes, billing mode and TTL;
+  `tickets`) on DynamoDB Local, with its keys, indexes, billing mode and TTL
+  (point-in-time recovery and deletion protection are the deployed table's);
 * every `AWS::SQS::Queue` -> a moto queue named after its logical id in
   kebab-case (`HoldExpiryQueue` -> `hold-expiry-queue`), attributes and
   redrive policy included (queues referenced by others are created first);
@@ -84,10 +85,12 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    # An `Fn::ForEach::<name>` entry is a list, not a resource: the template
+    # generates only alarms that way, none of which exist locally.
     return {
         logical_id: resource.get("Properties") or {}
         for logical_id, resource in template["Resources"].items()
-        if resource.get("Type") == kind
+        if isinstance(resource, dict) and resource.get("Type") == kind
     }
 
 
