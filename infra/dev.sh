@@ -34,6 +34,11 @@ export MAIL_FROM="${MAIL_FROM:-no-reply@tickets.local}"
 export BOOTSTRAP_DEVELOPER_EMAIL="${BOOTSTRAP_DEVELOPER_EMAIL:-}"
 export RUST_LOG="${RUST_LOG:-info}"
 export SWEEP_SECONDS="${SWEEP_SECONDS:-60}"
+# Every local client is 127.0.0.1, so per-address limits would count a whole
+# team, and every load test, as one buyer: raised here unless set. The
+# per-user limits keep API.md's defaults.
+export RATE_LIMIT_API_PER_IP="${RATE_LIMIT_API_PER_IP:-1000000}"
+export RATE_LIMIT_HOLDS_PER_IP="${RATE_LIMIT_HOLDS_PER_IP:-1000000}"
 export PORT
 # The fake Stripe answers on the dev server's own port (infra/fake-stripe).
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$PORT/}"
@@ -46,6 +51,8 @@ Local stack is up (state and logs in .cache/run/dev/):
   moto            $AWS_ENDPOINT_URL            SQS, SES, S3, Scheduler
   sent mail       curl -s $AWS_ENDPOINT_URL/moto-api/data.json | python3 -m json.tool
                   (the .ses.Message[] list; sender $MAIL_FROM)
+  rate limits     per address: $RATE_LIMIT_API_PER_IP requests and $RATE_LIMIT_HOLDS_PER_IP holds a minute (all clients are 127.0.0.1);
+                  per user: API.md's defaults unless RATE_LIMIT_HOLDS_PER_USER / RATE_LIMIT_PAYMENTS_PER_USER are set
   developer       ${BOOTSTRAP_DEVELOPER_EMAIL:-none; set BOOTSTRAP_DEVELOPER_EMAIL=you@example.com to get the developer role}
   fake Stripe     $STRIPE_API_BASE (PaymentIntents, Refunds); after a checkout, pay with
                   curl -XPOST http://127.0.0.1:$PORT/dev/stripe/payment_intents/<id>/succeed

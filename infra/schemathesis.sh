@@ -30,6 +30,10 @@ trap '_stop_pidfile "$pidfile"' EXIT
 (
     export PORT="$port" BOOTSTRAP_DEVELOPER_EMAIL="$developer" RUST_LOG=warn SWEEP_SECONDS=3600
     export STRIPE_API_BASE="http://127.0.0.1:$port/" FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"
+    # One client fuzzing every route as fast as it can: the limits have
+    # their own tests (tests/tests/api/rate_limits.rs).
+    export RATE_LIMIT_API_PER_IP=1000000 RATE_LIMIT_HOLDS_PER_IP=1000000
+    export RATE_LIMIT_HOLDS_PER_USER=1000000 RATE_LIMIT_PAYMENTS_PER_USER=1000000
     exec "$server_bin"
 ) </dev/null >"$log" 2>&1 &
 _write_pidfile "$pidfile" "$!"

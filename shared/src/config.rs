@@ -53,6 +53,40 @@ pub struct Config {
     pub env: AppEnv,
     pub table_name: String,
     pub jwt_secret: Secret,
+    pub rate_limits: RateLimits,
+}
+
+/// The request limits of API.md's "Rate limits" table that every API
+/// function may count (the magic-link ones are auth-api's: SignInConfig).
+/// Each is a count per minute; the defaults let an on-sale through with
+/// many buyers behind one carrier-NAT address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Every request from one client address.
+    pub api_per_ip: u32,
+    pub holds_per_user: u32,
+    pub holds_per_ip: u32,
+    /// Checkouts and wallet top-ups by one user.
+    pub payments_per_user: u32,
+}
+
+impl RateLimits {
+    pub const DEFAULT: Self = Self {
+        api_per_ip: 600,
+        holds_per_user: 20,
+        holds_per_ip: 300,
+        payments_per_user: 20,
+    };
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let d = Self::DEFAULT;
+        Ok(Self {
+            api_per_ip: positive(src, "RATE_LIMIT_API_PER_IP", d.api_per_ip)?,
+            holds_per_user: positive(src, "RATE_LIMIT_HOLDS_PER_USER", d.holds_per_user)?,
+            holds_per_ip: positive(src, "RATE_LIMIT_HOLDS_PER_IP", d.holds_per_ip)?,
+            payments_per_user: positive(src, "RATE_LIMIT_PAYMENTS_PER_USER", d.payments_per_user)?,
+        })
+    }
 }
 
 /// Settings of the sign-in flow (auth-api only).
@@ -170,6 +204,7 @@ impl Config {
             env,
             table_name,
             jwt_secret,
+            rate_limits: RateLimits::from_source(src)?,
         })
     }
 }
@@ -413,6 +448,30 @@ mod tests {
     fn the_hold_expiry_queue_has_no_default() {
         let err = hold_expiry_queue_url(&source(&[("APP_ENV", "local")])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("HOLD_EXPIRY_QUEUE_URL"));
+    }
+
+    #[test]
+    fn rate_limits_default_to_api_md_and_are_read_from_the_environment() {
+        let cfg = Config::from_source(&source(&[("APP_ENV", "local")])).unwrap();
+        assert_eq!(cfg.rate_limits, RateLimits::DEFAULT);
+        let cfg = Config::from_source(&source(&[
+            ("APP_ENV", "local"),
+            ("RATE_LIMIT_HOLDS_PER_USER", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.rate_limits.holds_per_user, 3);
+        let err = Config::from_source(&source(&[
+            ("APP_ENV", "local"),
+            ("RATE_LIMIT_API_PER_IP", "0"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "RATE_LIMIT_API_PER_IP",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod files;
 #[cfg(feature = "mail")]
 pub mod fulfilment;
 pub mod http;
+pub mod limits;
 #[cfg(feature = "mail")]
 pub mod mail;
 #[cfg(feature = "payments")]

@@ -14,6 +14,7 @@ use crate::cursor::CursorKey;
 use crate::domain::event::Event;
 use crate::domain::settings::Settings;
 use crate::domain::ticket::TicketKey;
+use crate::limits::RefusedWindows;
 use crate::recent::Recent;
 use crate::store::Store;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     /// Events on sale with a frozen layout, as the sell path last read them.
     pub recent_events: Arc<Recent<Arc<Event>>>,
     pub recent_settings: Arc<Recent<Settings>>,
+    /// Rate-limit subjects refused in their current window (shared::limits).
+    pub refused: Arc<RefusedWindows>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             ticket_key,
             recent_events: Arc::new(Recent::new(RECENT_EVENT_TTL)),
             recent_settings: Arc::new(Recent::new(RECENT_SETTINGS_TTL)),
+            refused: Arc::default(),
         }
     }
 

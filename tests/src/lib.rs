@@ -25,7 +25,7 @@ use scheduler::SchedulerState;
 use serde_json::Value;
 use shared::clock::ManualClock;
 use shared::config::{AppEnv, Config, ScheduleConfig, SignInConfig};
-use shared::config::{MailConfig, PaymentsConfig, Secret, WebhookConfig};
+use shared::config::{MailConfig, PaymentsConfig, RateLimits, Secret, WebhookConfig};
 use shared::payments::Payments;
 use time::OffsetDateTime;
 use tower::ServiceExt;
@@ -77,6 +77,9 @@ pub struct Session {
 pub struct Options {
     pub limit_per_email: Option<u32>,
     pub limit_per_ip: Option<u32>,
+    /// The per-minute limits (default: far above what any test sends, so
+    /// only the tests of the limits meet them).
+    pub rate_limits: Option<RateLimits>,
     /// Where the app's clock starts (default: now). Sweep tests start in
     /// the past, so their sweeps (which act on every event) only reach the
     /// holds and events of apps that started even earlier, never those of
@@ -140,6 +143,12 @@ impl TestApp {
             env: AppEnv::Local,
             table_name: env("TABLE_NAME"),
             jwt_secret: shared::config::Secret::new(JWT_SECRET),
+            rate_limits: options.rate_limits.unwrap_or(RateLimits {
+                api_per_ip: 1_000_000,
+                holds_per_user: 1_000_000,
+                holds_per_ip: 1_000_000,
+                payments_per_user: 1_000_000,
+            }),
         };
         let sign_in = SignInConfig {
             frontend_url: "http://localhost:3000".into(),
@@ -270,8 +279,13 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Response {
+        self.send_from(self.client_ip, request).await
+    }
+
+    /// A request from another client address than the app's own.
+    pub async fn send_from(&self, client: SocketAddr, request: Request<Body>) -> Response {
         let mut request = request;
-        request.extensions_mut().insert(ConnectInfo(self.client_ip));
+        request.extensions_mut().insert(ConnectInfo(client));
         let response = self
             .router
             .clone()

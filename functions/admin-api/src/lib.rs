@@ -39,7 +39,8 @@ impl AdminState {
 
 /// The function as Lambda serves it.
 pub fn router(state: AdminState) -> Router {
-    shared::http::finish(routes(state))
+    let app = state.app.clone();
+    shared::http::finish(routes(state), &app)
 }
 
 /// The bare routes, for the dev server to merge with other functions'.

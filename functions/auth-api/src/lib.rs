@@ -46,7 +46,8 @@ impl AuthState {
 
 /// The function as Lambda serves it.
 pub fn router(state: AuthState) -> Router {
-    shared::http::finish(routes(state))
+    let app = state.app.clone();
+    shared::http::finish(routes(state), &app)
 }
 
 /// The bare routes, for the dev server to merge with other functions'.

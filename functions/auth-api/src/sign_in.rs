@@ -1,10 +1,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::domain::{Email, User, rate_limit, secret_token};
+use shared::domain::rate_limit::{self, Limit};
+use shared::domain::{Email, User, secret_token};
 use shared::http::{ClientIp, Json};
 use shared::store::{MagicLinkError, NewUser};
-use shared::{ApiError, AppState};
+use shared::{ApiError, AppState, limits};
 use time::{Duration, OffsetDateTime};
 
 use crate::AuthState;
@@ -37,28 +38,27 @@ pub async fn request_magic_link(
 ) -> Result<(StatusCode, Json<MagicLinkSent>), ApiError> {
     let email = Email::parse(&req.email).map_err(|msg| ApiError::invalid_field("email", msg))?;
     let (app, cfg) = (&state.app, &state.sign_in);
-    let now = app.clock.now();
-    let window = rate_limit::window(now, WINDOW_SECS);
-    let limits = [
-        ("magic-link-ip", ip.as_str(), cfg.magic_link_limit_per_ip),
-        (
-            "magic-link-email",
-            email.as_str(),
-            cfg.magic_link_limit_per_email,
-        ),
-    ];
-    for (scope, subject, limit) in limits {
-        if !app
-            .store
-            .take_rate_token(scope, subject, window, limit)
-            .await?
-        {
-            return Err(ApiError::too_many_requests(rate_limit::retry_after(
-                window, now,
-            )));
-        }
-    }
+    let ip = rate_limit::ip_subject(&ip);
+    let per = |scope, subject, per_window| Limit {
+        scope,
+        subject,
+        per_window,
+        window_secs: WINDOW_SECS,
+    };
+    limits::enforce(
+        app,
+        &[
+            per("magic-link-ip", &ip, cfg.magic_link_limit_per_ip),
+            per(
+                "magic-link-email",
+                email.as_str(),
+                cfg.magic_link_limit_per_email,
+            ),
+        ],
+    )
+    .await?;
 
+    let now = app.clock.now();
     let settings = app.store.settings().await?;
     let token = secret_token::generate();
     let expires_at = now + Duration::minutes(settings.magic_link_minutes.into());

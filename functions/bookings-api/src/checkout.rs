@@ -4,11 +4,12 @@ use serde::Serialize;
 use shared::auth::Authenticated;
 use shared::domain::booking::{Booking, BookingStatus};
 use shared::domain::payment::platform_fee;
+use shared::domain::rate_limit::{self, Limit};
 use shared::fulfilment::fulfil;
 use shared::http::{Json, PathParam};
 use shared::payments::{CreatedPayment, PaymentRequest, PaymentsError};
 use shared::store::{ConfirmOutcome, Payment};
-use shared::{ApiError, AppState};
+use shared::{ApiError, AppState, limits};
 
 use crate::BookingsState;
 use crate::bookings::owned_booking;
@@ -36,6 +37,8 @@ pub struct Checkout {
     responses((status = 200, body = Checkout), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "not a live hold (expired, released, paid)", body = shared::error::Problem),
+              (status = 429, description = "RATE_LIMITED: too many checkouts by this user; retry after `retry-after` seconds", body = shared::error::Problem,
+               headers(("retry-after" = u64, description = "seconds until the limit's window ends"))),
               (status = 503, description = "Stripe did not answer (PAYMENTS_UNAVAILABLE), or is at its rate limit (PAYMENTS_BUSY; the hold stands, retry after `retry-after` seconds)", body = shared::error::Problem,
                headers(("retry-after" = u64, description = "with PAYMENTS_BUSY: seconds to wait before checking out again")))))]
 pub async fn checkout(
@@ -44,6 +47,13 @@ pub async fn checkout(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Checkout>, ApiError> {
     let app: &AppState = &state.app;
+    let limit = Limit {
+        scope: "payments-user",
+        subject: &caller.user_id,
+        per_window: app.config.rate_limits.payments_per_user,
+        window_secs: rate_limit::MINUTE,
+    };
+    limits::enforce(app, &[limit]).await?;
     let booking = owned_booking(app, &caller, &id, "pay for a booking").await?;
     if booking.amount_cents == 0 {
         return confirm_free(&state, booking).await;

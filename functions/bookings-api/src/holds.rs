@@ -1,12 +1,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use shared::ApiError;
 use shared::auth::Authenticated;
 use shared::domain::booking::Booking;
-use shared::http::{Json, PathParam};
+use shared::domain::rate_limit::{self, Limit};
+use shared::http::{ClientIp, Json, PathParam};
 use shared::queue::HoldExpiryMessage;
 use shared::sale::{self, Order};
+use shared::{ApiError, limits};
 
 use crate::BookingsState;
 
@@ -27,13 +28,32 @@ pub struct HoldRequest {
     responses((status = 201, body = Booking), (status = 400, body = shared::error::Problem),
               (status = 401, body = shared::error::Problem), (status = 404, body = shared::error::Problem),
               (status = 409, description = "UNITS_UNAVAILABLE, SOLD_OUT or EVENT_CHANGED; nothing held", body = shared::error::Problem),
-              (status = 422, description = "over max_per_booking, unknown or duplicate units, not on sale", body = shared::error::Problem)))]
+              (status = 422, description = "over max_per_booking, unknown or duplicate units, not on sale", body = shared::error::Problem),
+              (status = 429, description = "RATE_LIMITED: too many holds by this user or from this address; retry after `retry-after` seconds", body = shared::error::Problem,
+               headers(("retry-after" = u64, description = "seconds until the limit's window ends")))))]
 pub async fn create(
     State(state): State<BookingsState>,
     caller: Authenticated,
+    ClientIp(ip): ClientIp,
     PathParam(event_id): PathParam<String>,
     Json(req): Json<HoldRequest>,
 ) -> Result<(StatusCode, Json<Booking>), ApiError> {
+    let ip = rate_limit::ip_subject(&ip);
+    let per_minute = state.app.config.rate_limits;
+    let per = |scope, subject, per_window| Limit {
+        scope,
+        subject,
+        per_window,
+        window_secs: rate_limit::MINUTE,
+    };
+    limits::enforce(
+        &state.app,
+        &[
+            per("holds-user", &caller.user_id, per_minute.holds_per_user),
+            per("holds-ip", &ip, per_minute.holds_per_ip),
+        ],
+    )
+    .await?;
     let order = Order {
         event_id,
         request: sale::request(req.units, req.quantity)?,

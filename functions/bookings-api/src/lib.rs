@@ -57,7 +57,8 @@ impl BookingsState {
 
 /// The function as Lambda serves it.
 pub fn router(state: BookingsState) -> Router {
-    shared::http::finish(routes(state))
+    let app = state.app.clone();
+    shared::http::finish(routes(state), &app)
 }
 
 /// The bare routes, for the dev server to merge with other functions'.

@@ -10,7 +10,8 @@ use utoipa::OpenApi;
 
 /// The function as Lambda serves it.
 pub fn router(state: AppState) -> Router {
-    shared::http::finish(routes(state))
+    let app = state.clone();
+    shared::http::finish(routes(state), &app)
 }
 
 /// The bare routes, for the dev server to merge with other functions'.

@@ -47,7 +47,8 @@ const EVENT_BODY_MAX_BYTES: usize = 512 * 1024;
 
 /// The function as Lambda serves it.
 pub fn router(state: EventsState) -> Router {
-    shared::http::finish(routes(state))
+    let app = state.app.clone();
+    shared::http::finish(routes(state), &app)
 }
 
 /// The bare routes, for the dev server to merge with other functions'.

@@ -56,7 +56,8 @@ impl WebhookState {
 
 /// The function as Lambda serves it.
 pub fn router(state: WebhookState) -> Router {
-    shared::http::finish(routes(state))
+    let app = state.app.clone();
+    shared::http::finish(routes(state), &app)
 }
 
 /// The bare routes, for the dev server to merge with other functions'.

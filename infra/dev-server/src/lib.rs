@@ -183,13 +183,16 @@ impl Functions {
 
 /// Every API function's routes on one router.
 pub fn app(functions: Functions) -> Router {
+    // One process serves every function here, so one identity writes the
+    // API limit's counters (in AWS each function writes its own).
+    let app = functions.auth.app.clone();
     let routes = auth_api::routes(functions.auth)
         .merge(admin_api::routes(functions.admin))
         .merge(events_api::routes(functions.events))
         .merge(bookings_api::routes(functions.bookings))
         .merge(stripe_webhook::routes(functions.webhook))
         .merge(checkin_api::routes(functions.checkin));
-    shared::http::finish(routes)
+    shared::http::finish(routes, &app)
 }
 
 /// Seconds a queue poll waits for a message (SQS long polling).
@@ -297,10 +300,21 @@ pub fn on_own_threads(router: Router, name: &str) -> std::io::Result<Router> {
     )))
 }
 
-/// The browser access the HTTP API grants in AWS: the frontend's origin.
-pub fn cors(frontend_url: &str) -> Result<CorsLayer, axum::http::header::InvalidHeaderValue> {
+/// The browser access the HTTP API grants in AWS (template.yaml): the
+/// origins listed in `CORS_ALLOWED_ORIGINS` (comma-separated), else the
+/// frontend's.
+pub fn cors(
+    allowed_origins: Option<&str>,
+    frontend_url: &str,
+) -> Result<CorsLayer, axum::http::header::InvalidHeaderValue> {
+    let origins = allowed_origins
+        .filter(|list| !list.trim().is_empty())
+        .unwrap_or(frontend_url)
+        .split(',')
+        .map(|origin| HeaderValue::from_str(origin.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(CorsLayer::new()
-        .allow_origin(HeaderValue::from_str(frontend_url)?)
+        .allow_origin(origins)
         .allow_methods([
             Method::GET,
             Method::POST,

@@ -55,7 +55,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let refund_queue_url = settings.refund_queue_url.clone();
     let functions = Functions::new(settings, &aws);
     // In AWS the HTTP API answers CORS (template.yaml); locally we do.
-    let cors = dev_server::cors(&functions.auth.sign_in.frontend_url)?;
+    let cors = dev_server::cors(
+        std::env::var("CORS_ALLOWED_ORIGINS").ok().as_deref(),
+        &functions.auth.sign_in.frontend_url,
+    )?;
     tokio::spawn(dev_server::poll_hold_expiry(
         functions.hold_expiry.clone(),
         poll_source,

@@ -1,7 +1,36 @@
 //! Fixed-window rate limiting arithmetic. The counter itself lives in
 //! DynamoDB (one item per key and window, expired by TTL).
 
+use std::net::IpAddr;
+
 use time::OffsetDateTime;
+
+pub const MINUTE: i64 = 60;
+
+/// At most `per_window` hits per window of `window_secs` for one subject
+/// (a user id, a client address) of a scope (what is counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit<'a> {
+    pub scope: &'static str,
+    pub subject: &'a str,
+    pub per_window: u32,
+    pub window_secs: i64,
+}
+
+/// What a client address is counted as: an IPv4 address itself, an IPv6
+/// address by its /64, which a provider gives one subscriber whole
+/// (stepping through it must not reset the count). Anything unparsable is
+/// counted as itself.
+pub fn ip_subject(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(IpAddr::V6(v6)) => v6.to_canonical().to_string(),
+        _ => ip.to_owned(),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -37,6 +66,20 @@ mod tests {
     fn instants_in_one_window_share_it() {
         assert_eq!(window(at(900), 900), window(at(1799), 900));
         assert_ne!(window(at(1799), 900), window(at(1800), 900));
+    }
+
+    #[test]
+    fn an_ipv4_address_is_counted_as_itself() {
+        assert_eq!(ip_subject("203.0.113.7"), "203.0.113.7");
+        assert_eq!(ip_subject("::ffff:203.0.113.7"), "203.0.113.7");
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_slash_64_are_counted_together() {
+        let a = ip_subject("2001:db8:1:2:aaaa::1");
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(a, ip_subject("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_ne!(a, ip_subject("2001:db8:1:3::1"));
     }
 
     #[test]

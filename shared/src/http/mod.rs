@@ -1,8 +1,11 @@
 //! HTTP plumbing shared by every API function: the request-id and logging
-//! middleware, problem-JSON fallbacks, body limits and extractors whose
-//! rejections are problem JSON too.
+//! middleware, security headers, the per-address API limit, problem-JSON
+//! fallbacks, body limits and extractors whose rejections are problem JSON
+//! too.
 
+mod api_limit;
 mod client_ip;
+mod headers;
 mod json;
 mod panic;
 mod path;
@@ -18,6 +21,8 @@ pub use json::Json;
 pub use path::PathParam;
 pub use query::{Query, page_limit, time_param};
 
+use crate::AppState;
+use crate::config::AppEnv;
 use crate::error::ApiError;
 
 /// Request bodies above this are refused with 413 before they are parsed.
@@ -25,15 +30,31 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a function's routes (or, in the dev server, all functions' routes
 /// merged) with what every API must have: problem-JSON answers for unknown
-/// routes and methods, the body limit, a 500 problem for a panicking handler
-/// (inside the request-id scope, so it quotes the id), and the request-id
-/// middleware outermost so that every response carries it.
-pub fn finish(routes: Router) -> Router {
-    routes
+/// routes and methods, the body limit, the per-address API limit (before
+/// any handler's work), a 500 problem for a panicking handler, the
+/// security headers (on every answer, refusals included), and the
+/// request-id middleware outermost so that every response carries it and
+/// every problem quotes it.
+pub fn finish(routes: Router, app: &AppState) -> Router {
+    let counted = routes
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api_limit::middleware,
+        ));
+    around(counted, app.config.env)
+}
+
+/// Everything `finish` adds but the API limit (which needs the table).
+fn around(routes: Router, env: AppEnv) -> Router {
+    routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(panic::layer())
+        .layer(axum::middleware::from_fn_with_state(
+            env,
+            headers::middleware,
+        ))
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
 
@@ -69,7 +90,10 @@ mod tests {
     }"#;
 
     fn probe() -> Router {
-        finish(Router::new().route("/probe", get(|ClientIp(ip): ClientIp| async move { ip })))
+        around(
+            Router::new().route("/probe", get(|ClientIp(ip): ClientIp| async move { ip })),
+            AppEnv::Local,
+        )
     }
 
     #[tokio::test]
@@ -89,7 +113,7 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("a bug")
         }
-        let app = finish(Router::new().route("/boom", get(boom)));
+        let app = around(Router::new().route("/boom", get(boom)), AppEnv::Local);
         let request = axum::http::Request::get("/boom")
             .body(axum::body::Body::empty())
             .unwrap();

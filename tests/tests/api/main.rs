@@ -14,6 +14,7 @@ mod hostile_input;
 mod iam;
 mod payments;
 mod platform;
+mod rate_limits;
 mod refunds;
 mod revenue;
 mod roles;
