@@ -19,6 +19,7 @@ pub mod fulfilment;
 pub mod http;
 #[cfg(feature = "mail")]
 pub mod mail;
+pub mod metrics;
 #[cfg(feature = "payments")]
 pub mod payments;
 #[cfg(feature = "queue")]

@@ -1,6 +1,7 @@
 //! Every response carries `x-request-id`: API Gateway's request id when the
 //! request came through it, else a generated one. The id is kept in a
-//! task-local so problem bodies and log lines can quote it.
+//! task-local so problem bodies and log lines can quote it; log lines also
+//! carry Lambda's request id of the invocation.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
@@ -23,9 +24,15 @@ pub fn current() -> Option<String> {
 
 pub async fn middleware(request: Request, next: Next) -> Response {
     let id = gateway_request_id(&request).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    // Lambda's own id of the invocation (its START/END/REPORT lines and
+    // the EMF metrics quote it); none outside Lambda.
+    let lambda_request_id = request
+        .lambda_context_ref()
+        .map(|ctx| ctx.request_id.clone());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
+        lambda_request_id,
         method = %request.method(),
         path = %request.uri().path(),
     );
