@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::domain::{Email, User, rate_limit, secret_token};
 use shared::http::{ClientIp, Json};
+use shared::metrics::{self, MAGIC_LINKS_RATE_LIMITED, MAGIC_LINKS_SENT};
 use shared::store::{MagicLinkError, NewUser};
 use shared::{ApiError, AppState};
 use time::{Duration, OffsetDateTime};
@@ -53,6 +54,7 @@ pub async fn request_magic_link(
             .take_rate_token(scope, subject, window, limit)
             .await?
         {
+            metrics::count_by(MAGIC_LINKS_RATE_LIMITED, scope);
             return Err(ApiError::too_many_requests(rate_limit::retry_after(
                 window, now,
             )));
@@ -73,6 +75,7 @@ pub async fn request_magic_link(
         settings.magic_link_minutes,
     );
     state.mailer.send(mail).await?;
+    metrics::count(MAGIC_LINKS_SENT);
     Ok((StatusCode::ACCEPTED, Json(MagicLinkSent { status: "sent" })))
 }
 
