@@ -107,7 +107,10 @@ pub fn add(name: &'static str, n: u64) {
 }
 
 /// Records a duration in seconds (a histogram: CloudWatch keeps the values
-/// for Maximum, percentiles and the rest).
+/// for Maximum, percentiles and the rest). EMF takes at most 100 values of
+/// a metric per line: the recorder keeps the first 100 of an invocation and
+/// logs an error for the rest (the hold-expiry worker records at most its
+/// batch, 10).
 pub fn observe_seconds(name: &'static str, seconds: f64) {
     metrics::histogram!(name).record(seconds);
 }
