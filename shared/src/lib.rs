@@ -20,6 +20,7 @@ pub mod http;
 pub mod limits;
 #[cfg(feature = "mail")]
 pub mod mail;
+pub mod metrics;
 #[cfg(feature = "payments")]
 pub mod payments;
 #[cfg(feature = "queue")]

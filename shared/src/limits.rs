@@ -8,13 +8,15 @@ use std::sync::Mutex;
 use futures::future::try_join_all;
 
 use crate::domain::rate_limit::{self, Limit, Window};
+use crate::metrics::{self, RATE_LIMITED};
 use crate::{ApiError, AppState};
 
 /// Beyond this many refused subjects the oldest are not worth keeping.
 const MAX_REFUSED: usize = 4096;
 
 /// Counts one hit against every limit at once (one round trip, not one per
-/// limit); any limit used up refuses the request.
+/// limit); any limit used up refuses the request (and is counted in the
+/// `RateLimited` metric by its scope).
 pub async fn enforce(app: &AppState, limits: &[Limit<'_>]) -> Result<(), ApiError> {
     let now = app.clock.now();
     let outcomes = try_join_all(limits.iter().map(|limit| async move {
@@ -34,7 +36,13 @@ pub async fn enforce(app: &AppState, limits: &[Limit<'_>]) -> Result<(), ApiErro
         }
     }))
     .await?;
-    match outcomes.into_iter().flatten().max_by_key(|w| w.ends_at) {
+    let refused = limits.iter().zip(outcomes).filter_map(|(limit, refused)| {
+        if refused.is_some() {
+            metrics::count_by(RATE_LIMITED, limit.scope);
+        }
+        refused
+    });
+    match refused.max_by_key(|w| w.ends_at) {
         Some(window) => Err(ApiError::too_many_requests(rate_limit::retry_after(
             window, now,
         ))),

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = admin_api::AdminState::from_env().await?;
-    lambda_http::run(admin_api::router(state)).await
+    shared::metrics::run_http(admin_api::router(state)).await
 }

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = auth_api::AuthState::from_env().await?;
-    lambda_http::run(auth_api::router(state)).await
+    shared::metrics::run_http(auth_api::router(state)).await
 }

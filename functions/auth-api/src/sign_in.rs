@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use shared::domain::rate_limit::{self, Limit};
 use shared::domain::{Email, User, secret_token};
 use shared::http::{ClientIp, Json};
+use shared::metrics::{self, MAGIC_LINKS_SENT};
 use shared::store::{MagicLinkError, NewUser};
 use shared::{ApiError, AppState, limits};
 use time::{Duration, OffsetDateTime};
@@ -73,6 +74,7 @@ pub async fn request_magic_link(
         settings.magic_link_minutes,
     );
     state.mailer.send(mail).await?;
+    metrics::count(MAGIC_LINKS_SENT);
     Ok((StatusCode::ACCEPTED, Json(MagicLinkSent { status: "sent" })))
 }
 

@@ -6,6 +6,7 @@ use shared::domain::audit::AuditEntry;
 use shared::domain::booking::{self, Booking, CancelRefusal, Cancellation};
 use shared::domain::refund::{BookingRefund, RefundStatus};
 use shared::http::{Json, PathParam};
+use shared::metrics::{self, REFUNDS_OWED};
 use shared::store::{RefundOrder, RefundRecorded};
 use shared::{ApiError, AppState};
 
@@ -65,6 +66,7 @@ pub async fn cancel(
             };
             match app.store.record_refund(order).await? {
                 RefundRecorded::Recorded => {
+                    metrics::count(REFUNDS_OWED);
                     state.refunds.notify(payment).await;
                     true
                 }

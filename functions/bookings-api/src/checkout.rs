@@ -7,6 +7,7 @@ use shared::domain::payment::platform_fee;
 use shared::domain::rate_limit::{self, Limit};
 use shared::fulfilment::fulfil;
 use shared::http::{Json, PathParam};
+use shared::metrics::{self, CHECKOUTS, CONFIRMATIONS};
 use shared::payments::{CreatedPayment, PaymentRequest, PaymentsError};
 use shared::store::{ConfirmOutcome, Payment};
 use shared::{ApiError, AppState, limits};
@@ -71,6 +72,7 @@ pub async fn checkout(
             .map_err(|err| unavailable(&booking, err))?,
         None => new_payment_intent(&state, &booking).await?,
     };
+    metrics::count(CHECKOUTS);
     Ok(Json(Checkout {
         payment_intent_id: Some(payment.payment_intent_id),
         client_secret: Some(payment.client_secret),
@@ -93,8 +95,11 @@ async fn confirm_free(state: &BookingsState, booking: Booking) -> Result<Json<Ch
                 payment_intent_id: None,
             };
             match app.store.confirm_payment(&booking.id, free, now).await? {
-                Some(ConfirmOutcome::Confirmed { booking, .. })
-                | Some(ConfirmOutcome::AlreadyConfirmed(booking)) => *booking,
+                Some(ConfirmOutcome::Confirmed { booking, .. }) => {
+                    metrics::count(CONFIRMATIONS);
+                    *booking
+                }
+                Some(ConfirmOutcome::AlreadyConfirmed(booking)) => *booking,
                 Some(ConfirmOutcome::EventCancelled(_)) => {
                     return Err(ApiError::conflict(
                         "EVENT_CANCELLED",

@@ -5,6 +5,7 @@ use shared::auth::Authenticated;
 use shared::domain::booking::Booking;
 use shared::domain::rate_limit::{self, Limit};
 use shared::http::{ClientIp, Json, PathParam};
+use shared::metrics::{self, HOLDS_CREATED, HOLDS_REFUSED};
 use shared::queue::HoldExpiryMessage;
 use shared::sale::{self, Order};
 use shared::{ApiError, limits};
@@ -60,7 +61,10 @@ pub async fn create(
         walk_in: None,
         user_id: caller.user_id,
     };
-    let booking = sale::sell(&state.app, order).await?;
+    let booking = sale::sell(&state.app, order)
+        .await
+        .inspect_err(|err| metrics::count_by(HOLDS_REFUSED, err.code))?;
+    metrics::count(HOLDS_CREATED);
     if let Some(hold_expires_at) = booking.hold_expires_at {
         let message = HoldExpiryMessage {
             booking_id: booking.id.clone(),

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = bookings_api::BookingsState::from_env().await?;
-    lambda_http::run(bookings_api::router(state)).await
+    shared::metrics::run_http(bookings_api::router(state)).await
 }

@@ -10,6 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::AppState;
 use shared::config::ConfigError;
 use shared::domain::expiry::{self, ExpiryStep};
+use shared::metrics::{self, HOLD_EXPIRY_LAG};
 use shared::queue::{self, HoldExpiryMessage, HoldExpiryQueue, QueueError};
 use shared::store::StoreError;
 
@@ -60,6 +61,9 @@ async fn handle_message(state: &HoldExpiryState, body: &str) -> Result<(), Messa
         ExpiryStep::Release => {
             let expired = state.app.store.expire_hold(&booking, now).await?;
             tracing::info!(booking_id = %booking.id, expired, "lapsed hold released");
+            if let Some(lapsed_at) = booking.hold_expires_at.filter(|_| expired) {
+                metrics::observe_seconds(HOLD_EXPIRY_LAG, (now - lapsed_at).as_seconds_f64());
+            }
         }
         ExpiryStep::NotDueUntil(hold_expires_at) => {
             let again = HoldExpiryMessage {

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let state = hold_expiry::HoldExpiryState::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+    shared::metrics::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let state = state.clone();
         async move { Ok::<SqsBatchResponse, Error>(hold_expiry::handle(&state, event.payload).await) }
     }))

@@ -7,6 +7,7 @@
 
 use shared::domain::booking::{Booking, BookingSource};
 use shared::domain::refund::{self, BookingRefund, EventRefundStep};
+use shared::metrics::{self, REFUNDS_OWED};
 use shared::queue::RefundMessage;
 use shared::store::{RefundOrder, RefundRecorded};
 
@@ -69,7 +70,10 @@ async fn refund_booking(state: &RefundsState, booking: &Booking) -> Result<(), M
         now,
     };
     match store.record_refund(order).await? {
-        RefundRecorded::Recorded => state.queue.notify(payment).await,
+        RefundRecorded::Recorded => {
+            metrics::count(REFUNDS_OWED);
+            state.queue.notify(payment).await
+        }
         // Its payment's refund was owed already (it was never this
         // booking's own to begin with); the booking still leaves the run.
         RefundRecorded::AlreadyRecorded => {

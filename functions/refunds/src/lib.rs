@@ -14,6 +14,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::AppState;
 use shared::config::{ConfigError, PaymentsConfig};
 use shared::domain::refund::{self, RefundStatus, RefundStep};
+use shared::metrics::{self, REFUNDS_FAILED};
 use shared::payments::{Payments, PaymentsError, RefundRequest};
 use shared::queue::{self, QueueError, RefundMessage, RefundQueue};
 use shared::store::StoreError;
@@ -113,6 +114,7 @@ pub async fn refund_payment(
         }
         RefundStep::Failed { reason } => {
             // Money is owed and Stripe will not send it: a person must act.
+            metrics::count(REFUNDS_FAILED);
             tracing::error!(payment_intent_id, booking_id = %job.booking_id, %reason, "refund refused by Stripe");
             Ok(())
         }

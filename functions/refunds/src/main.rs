@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let state = refunds::RefundsState::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+    shared::metrics::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let state = state.clone();
         async move { Ok::<SqsBatchResponse, Error>(refunds::handle(&state, event.payload).await) }
     }))

@@ -13,6 +13,7 @@ use shared::config::ConfigError;
 use shared::domain::audit::AuditEntry;
 use shared::domain::event::{self, EventStatus};
 use shared::domain::schedule::{PublishOrder, ScheduledJob};
+use shared::metrics::{self, SWEEP_RELEASES};
 use shared::queue::{QueueError, RefundMessage, RefundQueue};
 use shared::store::{DueRefund, EventChange, EventSaved, StoreError};
 use time::Duration;
@@ -87,6 +88,7 @@ async fn sweep(state: &SchedulerState) -> Result<Report, JobError> {
     let app = &state.app;
     let now = app.clock.now();
     let holds_released = app.store.release_all_lapsed_holds(now).await?;
+    metrics::add(SWEEP_RELEASES, holds_released.into());
     let mut published = Vec::new();
     for event in app.store.due_scheduled_events(now).await? {
         let Some(publish_at) = event.publish_at else {

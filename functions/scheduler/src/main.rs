@@ -7,7 +7,7 @@ use shared::domain::schedule::ScheduledJob;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let state = scheduler::SchedulerState::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<ScheduledJob>| {
+    shared::metrics::run(service_fn(|event: LambdaEvent<ScheduledJob>| {
         let state = state.clone();
         async move {
             scheduler::handle(&state, event.payload)

@@ -11,6 +11,10 @@ use shared::domain::payment::{
 use shared::domain::refund::{BookingRefund, ChargeRefunded, RefundStatus, RefundStep};
 use shared::fulfilment::fulfil;
 use shared::http::Json;
+use shared::metrics::{
+    self, CONFIRMATIONS, LATE_PAYMENT_REFUNDS, REFUNDS_OWED, WEBHOOK_DUPLICATES,
+    WEBHOOK_SIGNATURE_FAILURES,
+};
 use shared::store::{ConfirmOutcome, Payment, RefundOrder, RefundRecorded};
 
 use crate::WebhookState;
@@ -55,6 +59,7 @@ pub async fn receive(
         )
     })?;
     if state.app.store.stripe_event_handled(&event.id).await? {
+        metrics::count(WEBHOOK_DUPLICATES);
         return Ok(Json(Received {
             received: true,
             duplicate: true,
@@ -81,6 +86,7 @@ pub async fn receive(
 }
 
 fn bad_signature(err: SignatureError) -> ApiError {
+    metrics::count(WEBHOOK_SIGNATURE_FAILURES);
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "INVALID_SIGNATURE",
@@ -114,6 +120,7 @@ async fn paid(state: &WebhookState, payment: &PaymentSucceeded) -> Result<(), Ap
             consumed_capacity,
         } => {
             tracing::info!(booking_id = %booking.id, event_id = %booking.event_id, consumed_capacity, "payment confirmed");
+            metrics::count(CONFIRMATIONS);
             return fulfil(app, &state.mailer, &state.mail, &booking).await;
         }
         // Issuing again after a crash adds only what is missing.
@@ -152,7 +159,7 @@ async fn owe_refund(
     state: &WebhookState,
     mut booking: Option<Booking>,
     payment: &PaymentSucceeded,
-    reason: &str,
+    reason: &'static str,
     change: BookingRefund,
 ) -> Result<(), ApiError> {
     let app = &state.app;
@@ -176,6 +183,8 @@ async fn owe_refund(
         };
         match app.store.record_refund(order).await? {
             RefundRecorded::Recorded => {
+                metrics::count(REFUNDS_OWED);
+                metrics::count_by(LATE_PAYMENT_REFUNDS, reason);
                 state.refunds.notify(&payment.payment_intent_id).await;
                 return Ok(());
             }

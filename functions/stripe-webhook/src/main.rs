@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let state = stripe_webhook::WebhookState::from_env().await?;
-    lambda_http::run(stripe_webhook::router(state)).await
+    shared::metrics::run_http(stripe_webhook::router(state)).await
 }

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
 use rand::Rng;
 
 use super::{Cancellation, Store, StoreError, classify, request_token};
+use crate::metrics::{self, TRANSACTION_CONFLICTS, TRANSACTION_RETRIES};
 
 /// A transaction cancelled only by contention or throttling is sent this
 /// many times in all.
@@ -88,7 +89,10 @@ impl Store {
             };
             let gave_up = match &err {
                 StoreError::TransactionCanceled { reasons } => match cancelled_by(reasons) {
-                    Cancelled::Conflict => StoreError::Contended,
+                    Cancelled::Conflict => {
+                        metrics::count(TRANSACTION_CONFLICTS);
+                        StoreError::Contended
+                    }
                     Cancelled::Throttling => StoreError::Throttled,
                     Cancelled::Condition | Cancelled::Other => return Err(err),
                 },
@@ -98,6 +102,7 @@ impl Store {
             if attempt >= MAX_ATTEMPTS {
                 return Err(gave_up);
             }
+            metrics::count(TRANSACTION_RETRIES);
             tokio::time::sleep(backoff(attempt - 1)).await;
         }
     }
