@@ -12,6 +12,7 @@ mod exports;
 mod holds;
 mod hostile_input;
 mod iam;
+mod images;
 mod payments;
 mod platform;
 mod refunds;
