@@ -1,6 +1,8 @@
 //! events-api: browsing events (anyone) and managing them (admins) under
 //! /v1/events. Every change is one transaction with its audit entry;
 //! scheduling also keeps the event's one-time publish schedule in step.
+//! An event image is uploaded to S3 with a presigned PUT and shown once
+//! the commit has checked it (images.rs).
 
 mod browse;
 mod images;
