@@ -242,6 +242,43 @@ pub fn exports_bucket(src: &impl Source) -> Result<String, ConfigError> {
         .ok_or(ConfigError::Missing("EXPORTS_BUCKET"))
 }
 
+/// Where uploaded images are kept and how clients reach them (events-api,
+/// auth-api).
+#[derive(Debug, Clone)]
+pub struct ImagesConfig {
+    /// The private images bucket (`IMAGES_BUCKET`). No local default:
+    /// `infra/bootstrap.py` creates it.
+    pub bucket: String,
+    /// `IMAGES_CDN_BASE`: when set (a CDN in front of the bucket), image
+    /// URLs are `<base>/<key>`; otherwise presigned GETs.
+    pub cdn_base: Option<String>,
+}
+
+impl ImagesConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let bucket = src
+            .value("IMAGES_BUCKET")
+            .ok_or(ConfigError::Missing("IMAGES_BUCKET"))?;
+        let cdn_base = src.value("IMAGES_CDN_BASE");
+        if let Some(base) = &cdn_base
+            && !base.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid {
+                name: "IMAGES_CDN_BASE",
+                reason: "must start with https://".into(),
+            });
+        }
+        Ok(Self {
+            bucket,
+            cdn_base: cdn_base.map(|base| base.trim_end_matches('/').to_owned()),
+        })
+    }
+}
+
 /// The refund queue (`REFUND_QUEUE_URL`): required where refunds are owed.
 pub fn refund_queue_url(src: &impl Source) -> Result<String, ConfigError> {
     src.value("REFUND_QUEUE_URL")
@@ -557,5 +594,28 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(local.api_base, "http://127.0.0.1:9999/");
+    }
+
+    #[test]
+    fn images_need_their_bucket_and_take_an_https_cdn_base() {
+        assert_eq!(
+            ImagesConfig::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing("IMAGES_BUCKET")
+        );
+        let plain = ImagesConfig::from_source(&source(&[("IMAGES_BUCKET", "b")])).unwrap();
+        assert_eq!((plain.bucket.as_str(), plain.cdn_base), ("b", None));
+        let cdn = ImagesConfig::from_source(&source(&[
+            ("IMAGES_BUCKET", "b"),
+            ("IMAGES_CDN_BASE", "https://img.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(cdn.cdn_base.as_deref(), Some("https://img.example.com"));
+        assert!(
+            ImagesConfig::from_source(&source(&[
+                ("IMAGES_BUCKET", "b"),
+                ("IMAGES_CDN_BASE", "http://img.example.com"),
+            ]))
+            .is_err()
+        );
     }
 }

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 #[error("S3: {0}")]
-pub struct FilesError(String);
+pub struct FilesError(pub(crate) String);
 
 impl From<FilesError> for ApiError {
     fn from(err: FilesError) -> Self {

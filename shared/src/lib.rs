@@ -17,6 +17,8 @@ pub mod files;
 #[cfg(feature = "mail")]
 pub mod fulfilment;
 pub mod http;
+#[cfg(feature = "images")]
+pub mod images;
 pub mod limits;
 #[cfg(feature = "mail")]
 pub mod mail;

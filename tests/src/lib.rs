@@ -24,7 +24,7 @@ use refunds::RefundsState;
 use scheduler::SchedulerState;
 use serde_json::Value;
 use shared::clock::ManualClock;
-use shared::config::{AppEnv, Config, ScheduleConfig, SignInConfig};
+use shared::config::{AppEnv, Config, ImagesConfig, ScheduleConfig, SignInConfig};
 use shared::config::{MailConfig, PaymentsConfig, RateLimits, Secret, WebhookConfig};
 use shared::payments::Payments;
 use time::OffsetDateTime;
@@ -189,6 +189,10 @@ impl TestApp {
             hold_expiry_queue_url: queue_url,
             refund_queue_url,
             exports_bucket: env("EXPORTS_BUCKET"),
+            images: ImagesConfig {
+                bucket: env("IMAGES_BUCKET"),
+                cdn_base: None,
+            },
             clock: clock.clone(),
         };
         // Each function signs as itself (`local<Function><tag>`) through the

@@ -1,6 +1,7 @@
 //! auth-api: magic-link sign-in, token refresh and logout, the caller's own
-//! profile, health probes and the OpenAPI document.
+//! profile and avatar, health probes and the OpenAPI document.
 
+mod avatar;
 mod health;
 mod magic_link_mail;
 mod me;
@@ -13,16 +14,19 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 use shared::AppState;
-use shared::config::{ConfigError, SignInConfig};
+use shared::config::{ConfigError, ImagesConfig, SignInConfig};
+use shared::images::Images;
 use shared::mail::Mailer;
 use utoipa::OpenApi;
 
-/// auth-api's state: the common state plus what sign-in needs.
+/// auth-api's state: the common state plus what sign-in needs and the
+/// images bucket (avatars).
 #[derive(Clone)]
 pub struct AuthState {
     pub app: AppState,
     pub sign_in: Arc<SignInConfig>,
     pub mailer: Mailer,
+    pub images: Images,
 }
 
 impl FromRef<AuthState> for AppState {
@@ -34,12 +38,14 @@ impl FromRef<AuthState> for AppState {
 impl AuthState {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let sign_in = SignInConfig::from_env()?;
+        let images = ImagesConfig::from_env()?;
         let (app, aws) = AppState::from_env().await?;
         let mailer = Mailer::new(&aws, &sign_in.mail_from);
         Ok(Self {
             app,
             sign_in: Arc::new(sign_in),
             mailer,
+            images: Images::new(&aws, images),
         })
     }
 }
@@ -61,6 +67,8 @@ pub fn routes(state: AuthState) -> Router {
         .route("/v1/auth/refresh", post(session::refresh))
         .route("/v1/auth/logout", post(session::logout))
         .route("/v1/me", get(me::show).patch(me::update))
+        .route("/v1/me/avatar-upload", post(avatar::request_upload))
+        .route("/v1/me/avatar", post(avatar::set_avatar))
         .route("/v1/health/live", get(health::live))
         .route("/v1/health/ready", get(health::ready))
         .route("/v1/openapi.json", get(health::openapi_document))
@@ -76,6 +84,8 @@ pub fn routes(state: AuthState) -> Router {
         session::logout,
         me::show,
         me::update,
+        avatar::request_upload,
+        avatar::set_avatar,
         health::live,
         health::ready,
         health::openapi_document,

@@ -1,22 +1,26 @@
 use axum::extract::State;
 use serde::Deserialize;
+use shared::ApiError;
 use shared::auth::Authenticated;
 use shared::domain::{User, user};
 use shared::http::Json;
-use shared::{ApiError, AppState};
+
+use crate::AuthState;
 
 /// The signed-in user's profile.
 #[utoipa::path(get, path = "/v1/me", operation_id = "getMe", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = shared::error::Problem)))]
 pub async fn show(
-    State(app): State<AppState>,
+    State(state): State<AuthState>,
     caller: Authenticated,
 ) -> Result<Json<User>, ApiError> {
-    app.store
+    let user = state
+        .app
+        .store
         .user(&caller.user_id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("user"))
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(crate::avatar::shown(&state, user).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,17 +36,19 @@ pub struct UpdateMe {
     responses((status = 200, body = User), (status = 400, body = shared::error::Problem),
               (status = 401, body = shared::error::Problem)))]
 pub async fn update(
-    State(app): State<AppState>,
+    State(state): State<AuthState>,
     caller: Authenticated,
     Json(req): Json<UpdateMe>,
 ) -> Result<Json<User>, ApiError> {
     let Some(name) = req.name else {
-        return show(State(app), caller).await;
+        return show(State(state), caller).await;
     };
     let name = user::parse_name(&name).map_err(|msg| ApiError::invalid_field("name", msg))?;
-    app.store
+    let user = state
+        .app
+        .store
         .rename_user(&caller.user_id, &name)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("user"))
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(crate::avatar::shown(&state, user).await?))
 }

@@ -7,6 +7,8 @@ use shared::store::{Availability, EventQuery, UnitState};
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
 
+use crate::EventsState;
+
 /// The longest `q` accepted: a search phrase, not a document.
 const QUERY_MAX_CHARS: usize = 100;
 
@@ -44,10 +46,11 @@ pub struct EventList {
               (status = 401, description = "a status other than published without a (valid) token", body = shared::error::Problem),
               (status = 403, description = "a status other than published below staff", body = shared::error::Problem)))]
 pub async fn list(
-    State(app): State<AppState>,
+    State(state): State<EventsState>,
     caller: MaybeAuthenticated,
     Query(params): Query<ListEvents>,
 ) -> Result<Json<EventList>, ApiError> {
+    let app = &state.app;
     let limit = page_limit(params.limit)?;
     let status = match params.status.as_deref() {
         None => EventStatus::Published,
@@ -80,8 +83,12 @@ pub async fn list(
         .map(|cursor| app.cursors.open(&listing, cursor))
         .transpose()?;
     let page = app.store.list_events(&query, limit, start).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for event in page.items {
+        items.push(crate::images::shown(&state, event).await?);
+    }
     Ok(Json(EventList {
-        items: page.items,
+        items,
         next_cursor: page.last_key.map(|key| app.cursors.seal(&listing, &key)),
     }))
 }
@@ -93,11 +100,12 @@ pub async fn list(
     responses((status = 200, body = Event), (status = 401, description = "an invalid token", body = shared::error::Problem),
               (status = 404, body = shared::error::Problem)))]
 pub async fn show(
-    State(app): State<AppState>,
+    State(state): State<EventsState>,
     caller: MaybeAuthenticated,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
-    Ok(Json(visible_event(&app, &caller, &id).await?))
+    let event = visible_event(&state.app, &caller, &id).await?;
+    Ok(Json(crate::images::shown(&state, event).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -53,16 +53,22 @@ pub async fn create(
               (status = 409, description = "LAYOUT_LOCKED, EVENT_CANCELLED or EVENT_CHANGED", body = shared::error::Problem),
               (status = 422, description = "AMOUNT_OUT_OF_RANGE: a booking Stripe could not charge", body = shared::error::Problem)))]
 pub async fn update(
-    State(app): State<AppState>,
+    State(state): State<EventsState>,
     RequireRole { caller, .. }: RequireRole<Admin>,
     PathParam(id): PathParam<String>,
     Json(patch): Json<EventPatch>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = change_event(&app, &caller, &id, "event.updated", |event, now| {
+    let (before, after) = change_event(&state.app, &caller, &id, "event.updated", |event, now| {
         event.patched(patch.clone(), now)
     })
     .await?;
-    Ok(Json(event))
+    // An image_url of the admin's own (or none) replaced the uploaded one.
+    if let Some(old) = before.image_key.as_deref()
+        && after.image_key.as_deref() != Some(old)
+    {
+        state.images.discard(old).await;
+    }
+    Ok(Json(crate::images::shown(&state, after).await?))
 }
 
 /// Puts a draft or scheduled event on sale. Publishing a published event
@@ -77,12 +83,12 @@ pub async fn publish(
     RequireRole { caller, .. }: RequireRole<Admin>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = change_event(&state.app, &caller, &id, "event.published", |event, now| {
+    let (_, event) = change_event(&state.app, &caller, &id, "event.published", |event, now| {
         transition(event, event::publish(event.status)?, now)
     })
     .await?;
     drop_schedule(&state, &id).await;
-    Ok(Json(event))
+    Ok(Json(crate::images::shown(&state, event).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -110,7 +116,7 @@ pub async fn schedule(
     PathParam(id): PathParam<String>,
     Json(req): Json<ScheduleRequest>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = change_event(&state.app, &caller, &id, "event.scheduled", |event, now| {
+    let (_, event) = change_event(&state.app, &caller, &id, "event.scheduled", |event, now| {
         event::scheduled(event, req.publish_at, now)
     })
     .await?;
@@ -121,7 +127,7 @@ pub async fn schedule(
             tracing::warn!(event_id = %event.id, error = %err, "publish schedule not set; the sweep will publish");
         }
     }
-    Ok(Json(event))
+    Ok(Json(crate::images::shown(&state, event).await?))
 }
 
 /// Cancels an event for good and answers at once: its refund run starts in
@@ -138,7 +144,7 @@ pub async fn cancel(
     RequireRole { caller, .. }: RequireRole<Admin>,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = change_event(&state.app, &caller, &id, "event.cancelled", |event, now| {
+    let (_, event) = change_event(&state.app, &caller, &id, "event.cancelled", |event, now| {
         transition(event, event::cancel(event.status)?, now)
     })
     .await?;
@@ -152,7 +158,7 @@ pub async fn cancel(
     if let Err(err) = state.refunds.send(&run, 0).await {
         tracing::warn!(event_id = %event.id, error = %err, "refund run message not sent; the sweep will start it");
     }
-    Ok(Json(event))
+    Ok(Json(crate::images::shown(&state, event).await?))
 }
 
 /// A schedule left behind does no harm (it publishes only an event still
@@ -177,14 +183,15 @@ fn transition(
 /// Reads the event, lets `decide` derive its next version and saves that
 /// with an audit entry of what changed, conditioned on the version read. If
 /// the event changed meanwhile, `decide` runs again on the fresh version; a
-/// decision that changes nothing writes nothing.
-async fn change_event(
+/// decision that changes nothing writes nothing. Answers the event as read
+/// last and as saved.
+pub(crate) async fn change_event(
     app: &AppState,
     caller: &Authenticated,
     id: &str,
     action: &'static str,
     decide: impl Fn(&Event, OffsetDateTime) -> Result<Event, EventError>,
-) -> Result<Event, ApiError> {
+) -> Result<(Event, Event), ApiError> {
     for _ in 0..ATTEMPTS {
         let before = app
             .store
@@ -195,7 +202,7 @@ async fn change_event(
         let after = decide(&before, now)?;
         let changes = event::changes(&before, &after);
         if changes.is_empty() {
-            return Ok(before);
+            return Ok((before.clone(), before));
         }
         let audit = AuditEntry::new(
             now,
@@ -210,7 +217,7 @@ async fn change_event(
             audit,
         };
         match app.store.save_event(change).await? {
-            EventSaved::Saved => return Ok(after),
+            EventSaved::Saved => return Ok((before, after)),
             EventSaved::LayoutLocked => return Err(EventError::LayoutLocked.into()),
             EventSaved::Stale => continue,
         }

@@ -43,6 +43,7 @@ pub struct LocalResources<'a> {
     pub hold_expiry_queue_url: &'a str,
     pub refund_queue_url: &'a str,
     pub exports_bucket: &'a str,
+    pub images_bucket: &'a str,
     pub mail_from: &'a str,
     pub schedules: &'a ScheduleConfig,
     /// Further queues by logical id (`make dev`'s other bootstrapped queues).
@@ -61,6 +62,7 @@ impl LocalResources<'_> {
             .queue("HoldExpiryQueue", self.hold_expiry_queue_url)
             .queue("RefundQueue", self.refund_queue_url)
             .bucket("ExportsBucket", self.exports_bucket)
+            .bucket("ImagesBucket", self.images_bucket)
             .resource("PublishScheduleGroup", &self.schedules.group, &[])
             .arn("PublishScheduleRole", &self.schedules.role_arn)
             .arn("SchedulerFunction", &self.schedules.target_arn)

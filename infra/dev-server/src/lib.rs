@@ -26,10 +26,11 @@ use scheduler::SchedulerState;
 use shared::AppState;
 use shared::clock::{SharedClock, SystemClock};
 use shared::config::{
-    Config, MailConfig, PaymentsConfig, ScheduleConfig, SignInConfig, WebhookConfig,
+    Config, ImagesConfig, MailConfig, PaymentsConfig, ScheduleConfig, SignInConfig, WebhookConfig,
 };
 use shared::domain::schedule::ScheduledJob;
 use shared::files::Files;
+use shared::images::Images;
 use shared::mail::Mailer;
 use shared::payments::Payments;
 use shared::queue::{HoldExpiryQueue, Queue, RefundQueue};
@@ -65,6 +66,7 @@ pub struct Settings {
     pub hold_expiry_queue_url: String,
     pub refund_queue_url: String,
     pub exports_bucket: String,
+    pub images: ImagesConfig,
     pub clock: SharedClock,
 }
 
@@ -83,6 +85,7 @@ impl Settings {
             )?,
             refund_queue_url: shared::config::refund_queue_url(&shared::config::ProcessEnv)?,
             exports_bucket: shared::config::exports_bucket(&shared::config::ProcessEnv)?,
+            images: ImagesConfig::from_env()?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -94,6 +97,7 @@ impl Settings {
             hold_expiry_queue_url: &self.hold_expiry_queue_url,
             refund_queue_url: &self.refund_queue_url,
             exports_bucket: &self.exports_bucket,
+            images_bucket: &self.images.bucket,
             mail_from: &self.mail.mail_from,
             schedules: &self.schedules,
             other_queues: identities::bootstrapped_queues(std::env::vars()),
@@ -125,6 +129,7 @@ impl Functions {
                     &settings.sign_in.mail_from,
                 ),
                 sign_in: Arc::new(settings.sign_in.clone()),
+                images: Images::new(&aws.function(identities::AUTH_API), settings.images.clone()),
             },
             admin: AdminState {
                 app: app(identities::ADMIN_API),
@@ -152,6 +157,10 @@ impl Functions {
                     settings.schedules.clone(),
                 ),
                 refunds: refunds(identities::EVENTS_API),
+                images: Images::new(
+                    &aws.function(identities::EVENTS_API),
+                    settings.images.clone(),
+                ),
             },
             hold_expiry: HoldExpiryState {
                 app: app(identities::HOLD_EXPIRY),

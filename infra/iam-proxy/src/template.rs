@@ -289,6 +289,7 @@ Resources:
                 "http://127.0.0.1:5005/123456789012/refund-queue",
             )
             .bucket("ExportsBucket", "exports-bucket")
+            .bucket("ImagesBucket", "images-bucket")
             .resource("PublishScheduleGroup", "publish-schedule-group", &[])
             .arn("PublishScheduleRole", "arn:aws:iam::123456789012:role/r")
             .arn(

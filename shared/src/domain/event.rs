@@ -86,8 +86,13 @@ pub struct Event {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub publish_at: Option<OffsetDateTime>,
     pub tags: Vec<String>,
+    /// An `https://` URL set by an admin, or, for an uploaded image, a
+    /// link to it made for each answer (`image_key`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub image_url: Option<String>,
+    /// The S3 key of the uploaded image, when it has one.
+    #[serde(skip)]
+    pub image_key: Option<String>,
     /// ISO 4217, lowercase (`usd`).
     pub currency: String,
     pub max_per_booking: u32,
@@ -310,6 +315,7 @@ impl NewEvent {
             publish_at: None,
             tags: self.tags,
             image_url: self.image_url,
+            image_key: None,
             currency: self.currency,
             max_per_booking: self.max_per_booking.unwrap_or(default_max_per_booking),
             shard_count: shards_for(&self.layout),
@@ -350,7 +356,11 @@ impl Event {
         next.ends_at = ends_at.unwrap_or(next.ends_at);
         next.timezone = timezone.unwrap_or(next.timezone);
         next.tags = tags.unwrap_or(next.tags);
-        next.image_url = image_url.unwrap_or(next.image_url);
+        if let Some(image_url) = image_url {
+            // A URL of the admin's own, or none, replaces an uploaded image.
+            next.image_url = image_url;
+            next.image_key = None;
+        }
         next.currency = currency.unwrap_or(next.currency);
         next.max_per_booking = max_per_booking.unwrap_or(next.max_per_booking);
         if let Some(layout) = layout
@@ -385,6 +395,21 @@ impl Event {
             updated_at: touched_at(self.updated_at, now),
             ..self.clone()
         }
+    }
+
+    /// This event showing the uploaded image stored at `key` (in place of
+    /// any URL set before), stamped as changed now. A cancelled event is
+    /// not changed any more.
+    pub fn with_image(&self, key: &str, now: OffsetDateTime) -> Result<Event, EventError> {
+        if self.status == EventStatus::Cancelled {
+            return Err(EventError::Cancelled);
+        }
+        Ok(Event {
+            image_url: None,
+            image_key: Some(key.to_owned()),
+            updated_at: touched_at(self.updated_at, now),
+            ..self.clone()
+        })
     }
 
     /// Whether the sellable shape changed: what holds priced from. Once
@@ -533,6 +558,9 @@ pub fn audit_view(event: &Event) -> Map<String, Value> {
         view.remove(field);
     }
     view.insert("layout".into(), layout_summary(&event.layout));
+    if let Some(key) = &event.image_key {
+        view.insert("image_key".into(), json!(key));
+    }
     view
 }
 
@@ -1122,6 +1150,32 @@ mod tests {
             )),
             ["ends_at"]
         );
+    }
+
+    #[test]
+    fn an_uploaded_image_replaces_the_url_and_is_audited_by_key() {
+        let event = new_event(with("image_url", json!("https://img.example.com/a.png"))).unwrap();
+        let shown = event.with_image("events/e/u.png", NOW).unwrap();
+        assert_eq!(shown.image_url, None);
+        assert_eq!(shown.image_key.as_deref(), Some("events/e/u.png"));
+        let changed = changes(&event, &shown);
+        assert_eq!(changed["image_key"]["after"], "events/e/u.png");
+        assert_eq!(
+            changed["image_url"]["before"],
+            "https://img.example.com/a.png"
+        );
+    }
+
+    #[test]
+    fn a_patched_image_url_drops_the_uploaded_image() {
+        let event = new_event(body())
+            .unwrap()
+            .with_image("events/e/u.png", NOW)
+            .unwrap();
+        let patched = patch(&event, json!({ "image_url": null }), NOW).unwrap();
+        assert_eq!(patched.image_key, None);
+        let untouched = patch(&event, json!({ "title": "Other" }), NOW).unwrap();
+        assert_eq!(untouched.image_key.as_deref(), Some("events/e/u.png"));
     }
 
     #[test]

@@ -208,6 +208,8 @@ mod tests {
             name: "Ana".into(),
             role: Role::User,
             created_at: OffsetDateTime::UNIX_EPOCH,
+            avatar_url: None,
+            avatar_key: None,
         }
     }
 

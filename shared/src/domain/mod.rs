@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod export;
 pub mod hold;
 pub mod id;
+pub mod image;
 pub mod payment;
 pub mod rate_limit;
 pub mod refund;

@@ -224,6 +224,7 @@ mod tests {
             publish_at: None,
             tags: vec![],
             image_url: None,
+            image_key: None,
             currency: "usd".into(),
             max_per_booking: 10,
             layout,

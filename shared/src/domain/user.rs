@@ -13,6 +13,12 @@ pub struct User {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// A link to the user's avatar, made for each answer (valid for a while).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub avatar_url: Option<String>,
+    /// The S3 key of the avatar, when the user uploaded one.
+    #[serde(skip)]
+    pub avatar_key: Option<String>,
 }
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -45,6 +51,8 @@ impl User {
             name: String::new(),
             role: initial_role(email, bootstrap_developer_email),
             created_at: now,
+            avatar_url: None,
+            avatar_key: None,
         }
     }
 }

@@ -337,6 +337,7 @@ fn event_attributes(
             Some(AttributeValue::L(event.tags.iter().map(s).collect())),
         ),
         ("image_url", event.image_url.as_ref().map(s)),
+        ("image_key", event.image_key.as_ref().map(s)),
         ("currency", Some(s(&event.currency))),
         ("max_per_booking", Some(n(event.max_per_booking.into()))),
         ("layout", Some(s(layout))),
@@ -394,6 +395,9 @@ fn event_from_item(item: &Item) -> Result<Event, StoreError> {
         tags,
         image_url: has(item, "image_url")
             .then(|| get_s(item, "image_url").map(str::to_owned))
+            .transpose()?,
+        image_key: has(item, "image_key")
+            .then(|| get_s(item, "image_key").map(str::to_owned))
             .transpose()?,
         currency: get_s(item, "currency")?.to_owned(),
         max_per_booking: count("max_per_booking")?,

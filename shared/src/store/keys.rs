@@ -43,6 +43,11 @@ pub fn rate_window(scope: &str, key: &str, window: i64) -> (String, String) {
     (format!("RATE#{scope}#{key}#{window}"), "RATE".into())
 }
 
+/// An image upload handed out and not yet committed (shared::domain::image).
+pub fn upload(id: &str) -> (String, String) {
+    (format!("UPLOAD#{id}"), "UPLOAD".into())
+}
+
 pub fn event(id: &str) -> (String, String) {
     (format!("EVENT#{id}"), "META".into())
 }

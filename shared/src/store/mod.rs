@@ -19,6 +19,7 @@ mod sessions;
 mod settings;
 mod tickets;
 mod transact;
+mod uploads;
 mod users;
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
 use super::audit::audit_item;
-use super::item::{get_s, get_time, key, rfc3339, s};
+use super::item::{get_s, get_time, has, key, rfc3339, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, USERS_INDEX_PK};
 use super::paging::Page;
 use super::{Item, Store, StoreError, build_error, classify, condition_failed_at};
@@ -82,6 +82,29 @@ impl Store {
             .expression_attribute_values(":name", s(name))
             .expression_attribute_values(":lc", s(name.to_lowercase()))
             .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify);
+        match result {
+            Ok(out) => out.attributes().map(user_from_item).transpose(),
+            Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Shows the avatar stored at `image_key`; answers the user as it was before
+    /// (whose old avatar is now unused), `None` if the user does not exist.
+    pub async fn set_avatar(&self, id: &str, image_key: &str) -> Result<Option<User>, StoreError> {
+        let (pk, sk) = keys::user(id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression("SET avatar_key = :key")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":key", s(image_key))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(classify);
@@ -182,5 +205,9 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         role: Role::parse(role)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
         created_at: get_time(item, "created_at")?,
+        avatar_url: None,
+        avatar_key: has(item, "avatar_key")
+            .then(|| get_s(item, "avatar_key").map(str::to_owned))
+            .transpose()?,
     })
 }

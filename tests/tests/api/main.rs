@@ -12,6 +12,7 @@ mod exports;
 mod holds;
 mod hostile_input;
 mod iam;
+mod images;
 mod metrics;
 mod payments;
 mod platform;
