@@ -123,6 +123,12 @@ async fn uploaded_event_image(
     ticket.body
 }
 
+/// The commit answered 422 `IMAGE_INVALID` and the upload is gone.
+async fn assert_refused_and_deleted(committed: &Response, upload_key: &str) {
+    assert_problem(committed, StatusCode::UNPROCESSABLE_ENTITY, "IMAGE_INVALID");
+    assert!(!stored(upload_key).await, "the refused upload is deleted");
+}
+
 #[tokio::test]
 async fn an_upload_is_a_presigned_put_of_the_declared_type_and_size() {
     let app = TestApp::spawn().await;
@@ -234,12 +240,7 @@ async fn a_file_with_png_magic_that_does_not_decode_is_refused_and_deleted() {
     let ticket = uploaded_event_image(&app, &admin, &event, "image/png", garbage).await;
     let upload_key = key_of(ticket["upload_url"].as_str().unwrap());
     let committed = commit_event_image(&app, &admin, &event, &ticket["upload_id"]).await;
-    assert_problem(
-        &committed,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "IMAGE_INVALID",
-    );
-    assert!(!stored(&upload_key).await, "the refused upload is deleted");
+    assert_refused_and_deleted(&committed, &upload_key).await;
 }
 
 #[tokio::test]
@@ -280,12 +281,7 @@ async fn a_stored_file_over_the_limit_is_refused_and_deleted() {
             json!({ "upload_id": ticket.body["upload_id"] }),
         )
         .await;
-    assert_problem(
-        &committed,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "IMAGE_INVALID",
-    );
-    assert!(!stored(&upload_key).await, "the refused upload is deleted");
+    assert_refused_and_deleted(&committed, &upload_key).await;
 }
 
 #[tokio::test]
