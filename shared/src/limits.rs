@@ -11,29 +11,22 @@ use crate::domain::rate_limit::{self, Limit, Window};
 use crate::metrics::{self, RATE_LIMITED};
 use crate::{ApiError, AppState};
 
-/// Beyond this many refused subjects the oldest are not worth keeping.
-const MAX_REFUSED: usize = 4096;
+/// Beyond this many subjects the oldest are not worth keeping.
+const MAX_SUBJECTS: usize = 4096;
 
 /// Counts one hit against every limit at once (one round trip, not one per
-/// limit); any limit used up refuses the request (and is counted in the
-/// `RateLimited` metric by its scope).
+/// limit, and none for a limit this process still has hits of); any limit
+/// used up refuses the request (and is counted in the `RateLimited` metric
+/// by its scope).
 pub async fn enforce(app: &AppState, limits: &[Limit<'_>]) -> Result<(), ApiError> {
     let now = app.clock.now();
     let outcomes = try_join_all(limits.iter().map(|limit| async move {
         let window = rate_limit::window(now, limit.window_secs);
-        if app.refused.contains(limit, window) {
-            return Ok::<_, ApiError>(Some(window));
-        }
-        let taken = app
-            .store
-            .take_rate_token(limit.scope, limit.subject, window, limit.per_window)
-            .await?;
-        if taken {
-            Ok(None)
-        } else {
-            app.refused.insert(limit, window);
-            Ok(Some(window))
-        }
+        let served = match app.counted.serve(limit, window) {
+            Some(served) => served,
+            None => take(app, limit, window).await?,
+        };
+        Ok::<_, ApiError>((!served).then_some(window))
     }))
     .await?;
     let refused = limits.iter().zip(outcomes).filter_map(|(limit, refused)| {
@@ -50,32 +43,95 @@ pub async fn enforce(app: &AppState, limits: &[Limit<'_>]) -> Result<(), ApiErro
     }
 }
 
-/// The subjects this process saw refused, until their window ends: a
-/// client hammering past its limit is answered from memory instead of
-/// writing its counter item again on every request (a hot key is what
-/// DynamoDB throttles).
-#[derive(Default)]
-pub struct RefusedWindows {
-    until: Mutex<HashMap<(&'static str, String), Window>>,
+/// Takes a block of hits from the shared counter, or near the limit, where
+/// a whole block no longer fits, the one hit this request needs; the
+/// outcome is remembered for the rest of the window.
+async fn take(app: &AppState, limit: &Limit<'_>, window: Window) -> Result<bool, ApiError> {
+    let take = |hits| {
+        let store = &app.store;
+        async move {
+            store
+                .take_rate_tokens(limit.scope, limit.subject, window, limit.per_window, hits)
+                .await
+        }
+    };
+    let block = rate_limit::block(limit.per_window);
+    let taken = if take(block).await? {
+        Some(block)
+    } else if block > 1 && take(1).await? {
+        Some(1)
+    } else {
+        None
+    };
+    app.counted.record(limit, window, taken);
+    Ok(taken.is_some())
 }
 
-impl RefusedWindows {
-    fn contains(&self, limit: &Limit<'_>, window: Window) -> bool {
-        let until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        until
-            .get(&(limit.scope, limit.subject.to_owned()))
-            .is_some_and(|refused| *refused == window)
-    }
+/// What this process knows of each subject's current window: hits it took
+/// from the shared counter and has not served yet, or that the subject was
+/// refused. A busy subject is served from memory between block takes, and
+/// a client hammering past its limit does not write its counter item again
+/// on every request (a hot key is what DynamoDB throttles).
+#[derive(Default)]
+pub struct CountedWindows {
+    subjects: Mutex<HashMap<Subject, (Window, Counted)>>,
+}
 
-    fn insert(&self, limit: &Limit<'_>, window: Window) {
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.len() >= MAX_REFUSED {
-            until.retain(|_, refused| refused.index >= window.index);
-            if until.len() >= MAX_REFUSED {
-                until.clear();
+/// A limit's scope and subject.
+type Subject = (&'static str, String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// Taken from the shared counter and not served yet.
+    Unserved(u32),
+    Refused,
+}
+
+impl CountedWindows {
+    /// `Some(true)`: served from a block taken before; `Some(false)`:
+    /// refused earlier in this window; `None`: the counter must be asked.
+    fn serve(&self, limit: &Limit<'_>, window: Window) -> Option<bool> {
+        let mut subjects = self.subjects.lock().unwrap_or_else(|e| e.into_inner());
+        let (known, counted) = subjects.get_mut(&(limit.scope, limit.subject.to_owned()))?;
+        if *known != window {
+            return None;
+        }
+        match counted {
+            Counted::Refused => Some(false),
+            Counted::Unserved(0) => None,
+            Counted::Unserved(left) => {
+                *left -= 1;
+                Some(true)
             }
         }
-        until.insert((limit.scope, limit.subject.to_owned()), window);
+    }
+
+    /// `taken`: the hits just taken, one of which the current request uses;
+    /// `None` when the counter refused.
+    fn record(&self, limit: &Limit<'_>, window: Window, taken: Option<u32>) {
+        let counted = match taken {
+            Some(hits) => Counted::Unserved(hits.saturating_sub(1)),
+            None => Counted::Refused,
+        };
+        let mut subjects = self.subjects.lock().unwrap_or_else(|e| e.into_inner());
+        if subjects.len() >= MAX_SUBJECTS {
+            subjects.retain(|_, (known, _)| known.index >= window.index);
+            if subjects.len() >= MAX_SUBJECTS {
+                subjects.clear();
+            }
+        }
+        // Concurrent requests of one subject may each have taken a block:
+        // the hits add up, and hits still unserved outlast a refusal.
+        let key = (limit.scope, limit.subject.to_owned());
+        let merged = match subjects.get(&key) {
+            Some(&(known, Counted::Unserved(left))) if known == window => match counted {
+                Counted::Unserved(more) => Counted::Unserved(left + more),
+                Counted::Refused if left > 0 => Counted::Unserved(left),
+                Counted::Refused => Counted::Refused,
+            },
+            _ => counted,
+        };
+        subjects.insert(key, (window, merged));
     }
 }
 
@@ -98,22 +154,54 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_subject_asks_the_counter() {
+        let counted = CountedWindows::default();
+        assert_eq!(counted.serve(&limit("u1"), window_at(600)), None);
+    }
+
+    #[test]
+    fn a_block_serves_its_hits_then_asks_the_counter_again() {
+        let counted = CountedWindows::default();
+        counted.record(&limit("u1"), window_at(600), Some(3));
+        assert_eq!(counted.serve(&limit("u1"), window_at(610)), Some(true));
+        assert_eq!(counted.serve(&limit("u1"), window_at(620)), Some(true));
+        assert_eq!(counted.serve(&limit("u1"), window_at(630)), None);
+    }
+
+    #[test]
+    fn unserved_hits_lapse_with_their_window() {
+        let counted = CountedWindows::default();
+        counted.record(&limit("u1"), window_at(600), Some(10));
+        assert_eq!(counted.serve(&limit("u1"), window_at(660)), None);
+    }
+
+    #[test]
+    fn blocks_taken_at_once_add_up() {
+        let counted = CountedWindows::default();
+        counted.record(&limit("u1"), window_at(600), Some(2));
+        counted.record(&limit("u1"), window_at(600), Some(2));
+        assert_eq!(counted.serve(&limit("u1"), window_at(600)), Some(true));
+        assert_eq!(counted.serve(&limit("u1"), window_at(600)), Some(true));
+        assert_eq!(counted.serve(&limit("u1"), window_at(600)), None);
+    }
+
+    #[test]
     fn a_refused_subject_stays_refused_for_its_window_only() {
-        let refused = RefusedWindows::default();
-        refused.insert(&limit("u1"), window_at(600));
-        assert!(refused.contains(&limit("u1"), window_at(659)));
-        assert!(!refused.contains(&limit("u1"), window_at(660)));
-        assert!(!refused.contains(&limit("u2"), window_at(600)));
+        let counted = CountedWindows::default();
+        counted.record(&limit("u1"), window_at(600), None);
+        assert_eq!(counted.serve(&limit("u1"), window_at(659)), Some(false));
+        assert_eq!(counted.serve(&limit("u1"), window_at(660)), None);
+        assert_eq!(counted.serve(&limit("u2"), window_at(600)), None);
     }
 
     #[test]
     fn a_full_memory_forgets_past_windows_first() {
-        let refused = RefusedWindows::default();
-        for i in 0..MAX_REFUSED {
-            refused.insert(&limit(&i.to_string()), window_at(0));
+        let counted = CountedWindows::default();
+        for i in 0..MAX_SUBJECTS {
+            counted.record(&limit(&i.to_string()), window_at(0), None);
         }
-        refused.insert(&limit("now"), window_at(600));
-        assert!(refused.contains(&limit("now"), window_at(600)));
-        assert!(!refused.contains(&limit("0"), window_at(0)));
+        counted.record(&limit("now"), window_at(600), None);
+        assert_eq!(counted.serve(&limit("now"), window_at(600)), Some(false));
+        assert_eq!(counted.serve(&limit("0"), window_at(0)), None);
     }
 }

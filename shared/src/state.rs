@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
@@ -14,7 +15,7 @@ use crate::cursor::CursorKey;
 use crate::domain::event::Event;
 use crate::domain::settings::Settings;
 use crate::domain::ticket::TicketKey;
-use crate::limits::RefusedWindows;
+use crate::limits::CountedWindows;
 use crate::recent::Recent;
 use crate::store::Store;
 
@@ -40,8 +41,9 @@ pub struct AppState {
     /// Events on sale with a frozen layout, as the sell path last read them.
     pub recent_events: Arc<Recent<Arc<Event>>>,
     pub recent_settings: Arc<Recent<Settings>>,
-    /// Rate-limit subjects refused in their current window (shared::limits).
-    pub refused: Arc<RefusedWindows>,
+    /// Rate-limit hits taken and not served yet, and subjects refused, in
+    /// their current window (shared::limits).
+    pub counted: Arc<CountedWindows>,
 }
 
 impl AppState {
@@ -59,7 +61,7 @@ impl AppState {
             ticket_key,
             recent_events: Arc::new(Recent::new(RECENT_EVENT_TTL)),
             recent_settings: Arc::new(Recent::new(RECENT_SETTINGS_TTL)),
-            refused: Arc::default(),
+            counted: Arc::default(),
         }
     }
 
@@ -120,6 +122,10 @@ fn aws_config_from(env: &AwsEnv) -> Result<SdkConfig, ConfigError> {
     Ok(aws_env::sdk_config(env)?
         .http_client(http_client)
         .timeout_config(aws_timeouts())
+        // The attempt timeout ends a stalled call already; the SDK's own
+        // protection would wrap every request and response body in a
+        // throughput monitor with a timer, CPU on every call.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .build())
 }
 
@@ -161,5 +167,11 @@ mod tests {
             Some(Duration::from_secs(3))
         );
         assert!(timeouts.operation_timeout() < Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn stalled_calls_are_left_to_the_attempt_timeout() {
+        let protection = lambda_config().stalled_stream_protection();
+        assert_eq!(protection.map(|p| p.is_enabled()), Some(false));
     }
 }
