@@ -9,6 +9,7 @@ use crate::domain::booking::Booking;
 use crate::domain::ticket::tickets_for;
 use crate::error::ApiError;
 use crate::mail::Mailer;
+use crate::recent_reads;
 
 pub async fn fulfil(
     app: &AppState,
@@ -16,9 +17,7 @@ pub async fn fulfil(
     mail: &MailConfig,
     booking: &Booking,
 ) -> Result<(), ApiError> {
-    let event = app
-        .store
-        .event(&booking.event_id)
+    let event = recent_reads::event(app, &booking.event_id)
         .await?
         .ok_or_else(|| ApiError::internal("a confirmed booking's event is missing"))?;
     let tickets = tickets_for(booking, &event);
@@ -33,7 +32,7 @@ pub async fn fulfil(
     let Some(user) = app.store.user(&booking.user_id).await? else {
         return Ok(());
     };
-    let settings = app.store.settings().await?;
+    let settings = recent_reads::settings(app).await?;
     let message = confirmation_mail(
         &settings.brand_name,
         &mail.frontend_url,

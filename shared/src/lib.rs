@@ -3,6 +3,7 @@
 //! the domain rules (pure) and the DynamoDB store (the only place that builds
 //! DynamoDB requests).
 
+mod allocator;
 pub mod auth;
 pub mod aws_env;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod payments;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod recent;
+pub mod recent_reads;
 pub mod sale;
 #[cfg(feature = "schedules")]
 pub mod schedules;

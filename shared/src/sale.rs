@@ -11,8 +11,8 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::booking::Booking;
 use crate::domain::event::Event;
 use crate::domain::hold::{self, Holder, PlanError, Request, Sale};
-use crate::domain::settings::Settings;
 use crate::error::{ApiError, FieldError};
+use crate::recent_reads;
 use crate::state::AppState;
 use crate::store::HoldOutcome;
 
@@ -39,11 +39,13 @@ pub fn request(units: Option<Vec<String>>, quantity: Option<u32>) -> Result<Requ
 
 pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
     let now = app.clock.now();
-    let event = event_to_sell(app, &order.event_id).await?;
+    let event = recent_reads::event(app, &order.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
     let sale = match order.walk_in {
         Some(_) => Sale::WalkIn,
         None => Sale::OnlineHold {
-            hold_minutes: settings(app).await?.hold_minutes,
+            hold_minutes: recent_reads::settings(app).await?.hold_minutes,
         },
     };
     let plan = hold::plan(&event, &order.request, sale, now)?;
@@ -88,41 +90,6 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
             "the event changed or stopped selling meanwhile; reload it and retry",
         )),
     }
-}
-
-/// The event as recently read (shared::recent) once its layout is frozen,
-/// else read now. The read is eventually consistent: once sales started
-/// only the status can change, which the transaction and checkout guard
-/// (docs/holds.md), and on-sale every warm process re-reads the event, at
-/// half the capacity this way. An event not yet frozen is read again
-/// strongly consistent, as the first hold's freeze is conditioned on what
-/// it read. Shared, not copied: a grid event carries its whole layout.
-async fn event_to_sell(app: &AppState, id: &str) -> Result<Arc<Event>, ApiError> {
-    if let Some(event) = app.recent_events.get(id) {
-        return Ok(event);
-    }
-    let event = match app.store.event_eventually(id).await? {
-        Some(event) if event.sales_started => event,
-        Some(_) | None => app
-            .store
-            .event(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("event"))?,
-    };
-    let event = Arc::new(event);
-    if event.sales_started {
-        app.recent_events.put(id, Arc::clone(&event));
-    }
-    Ok(event)
-}
-
-async fn settings(app: &AppState) -> Result<Settings, ApiError> {
-    if let Some(settings) = app.recent_settings.get("") {
-        return Ok(settings);
-    }
-    let settings = app.store.settings().await?;
-    app.recent_settings.put("", settings.clone());
-    Ok(settings)
 }
 
 fn units_unavailable(request: &Request, taken: &[String]) -> ApiError {

@@ -11,6 +11,7 @@
 use crate::domain::booking::Booking;
 use crate::domain::ticket::{Ticket, tickets_for};
 use crate::error::ApiError;
+use crate::recent_reads;
 use crate::state::AppState;
 
 /// Writes the booking's tickets that do not exist yet.
@@ -35,11 +36,13 @@ pub async fn of_confirmed(app: &AppState, booking: &Booking) -> Result<Vec<Ticke
 }
 
 async fn due(app: &AppState, booking: &Booking) -> Result<Vec<Ticket>, ApiError> {
-    let event = app.store.event(&booking.event_id).await?.ok_or_else(|| {
-        ApiError::internal(format!(
-            "booking {} names missing event {}",
-            booking.id, booking.event_id
-        ))
-    })?;
+    let event = recent_reads::event(app, &booking.event_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "booking {} names missing event {}",
+                booking.id, booking.event_id
+            ))
+        })?;
     Ok(tickets_for(booking, &event))
 }

@@ -94,7 +94,7 @@ async fn confirm_free(state: &BookingsState, booking: Booking) -> Result<Json<Ch
             let free = Payment {
                 payment_intent_id: None,
             };
-            match app.store.confirm_payment(&booking.id, free, now).await? {
+            match app.store.confirm_payment(booking, free, now).await? {
                 Some(ConfirmOutcome::Confirmed { booking, .. }) => {
                     metrics::count(CONFIRMATIONS);
                     *booking

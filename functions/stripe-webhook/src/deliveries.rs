@@ -106,12 +106,14 @@ async fn paid(state: &WebhookState, payment: &PaymentSucceeded) -> Result<(), Ap
         tracing::warn!(booking_id = %payment.booking_id, payment_intent_id = %payment.payment_intent_id, reason, "payment that cannot buy its booking: refunding");
         return owe_refund(state, booking, payment, reason, change).await;
     }
+    let booking =
+        booking.ok_or_else(|| ApiError::internal("on_success confirms known bookings only"))?;
     let intent = Payment {
         payment_intent_id: Some(&payment.payment_intent_id),
     };
     let outcome = app
         .store
-        .confirm_payment(&payment.booking_id, intent, app.clock.now())
+        .confirm_payment(booking, intent, app.clock.now())
         .await?
         .ok_or_else(|| ApiError::internal("the booking vanished while confirming"))?;
     let (booking, reason, change) = match outcome {

@@ -111,16 +111,25 @@ impl Store {
     /// not being underway, so concurrent deliveries, an expiring worker and
     /// an event's cancellation agree on one outcome. Contention alone is
     /// never taken for "seats gone": it is an error (503; Stripe retries).
+    ///
+    /// `read` is the booking as the caller just read it: the first round
+    /// decides on it, saving a read.
     pub async fn confirm_payment(
         &self,
-        booking_id: &str,
+        read: Booking,
         payment: Payment<'_>,
         now: OffsetDateTime,
     ) -> Result<Option<ConfirmOutcome>, StoreError> {
+        let booking_id = read.id.clone();
+        let mut read = Some(read);
         // A lost race re-reads and decides again; three rounds settle it
         // (held → expired is the only transition another writer can make).
         for _ in 0..3 {
-            let Some(mut booking) = self.booking(booking_id).await? else {
+            let read = match read.take() {
+                Some(booking) => Some(booking),
+                None => self.booking(&booking_id).await?,
+            };
+            let Some(mut booking) = read else {
                 return Ok(None);
             };
             let outcome = match booking.status {
