@@ -6,14 +6,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use time::{Duration, OffsetDateTime};
 
-use super::booking::{Allocation, Booking, BookingSource, BookingStatus};
-use super::event::{Event, EventStatus, Layout, shard_capacity, shard_group_count};
+use super::booking::{Allocation, Booking, BookingSource, BookingStatus, TierItem};
+use super::event::{Event, EventStatus, Layout, Stock, shard_capacity, shard_group_count};
 
-/// What a client asks for: named units (grid) or a quantity (open).
+/// What a client asks for: named units (grid), a quantity (open, one
+/// tier) or places per tier (open, tiered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Units(Vec<String>),
     Quantity(u32),
+    Items(Vec<TierItem>),
 }
 
 /// Who the sale is for: an online hold that must be paid before it lapses,
@@ -27,7 +29,8 @@ pub enum Sale {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Take {
     Units(Vec<String>),
-    Quantity(u32),
+    /// Places from each stock, all in one transaction.
+    Places(Vec<(Stock, u32)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +75,21 @@ impl Plan {
             status,
             units: match &self.take {
                 Take::Units(ids) => Some(ids.clone()),
-                Take::Quantity(_) => None,
+                Take::Places(_) => None,
+            },
+            items: match &self.take {
+                Take::Places(places) if places.iter().any(|(stock, _)| stock.tier.is_some()) => {
+                    Some(
+                        places
+                            .iter()
+                            .map(|(stock, quantity)| TierItem {
+                                tier: stock.tier.clone().unwrap_or_default(),
+                                quantity: *quantity,
+                            })
+                            .collect(),
+                    )
+                }
+                _ => None,
             },
             quantity: self.quantity,
             amount_cents: self.amount_cents,
@@ -107,6 +124,10 @@ pub enum PlanError {
     DuplicateUnits(Vec<String>),
     #[error("this event sells {0}")]
     WrongMode(&'static str),
+    #[error("unknown tiers: {}", .0.join(", "))]
+    UnknownTiers(Vec<String>),
+    #[error("tiers asked for twice: {}", .0.join(", "))]
+    DuplicateTiers(Vec<String>),
 }
 
 pub fn plan(
@@ -117,15 +138,10 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     check_on_sale(event, sale, now)?;
     let (take, quantity, amount_cents) = match (&event.layout, request) {
-        (Layout::Grid { units }, Request::Units(ids)) => {
-            let mut seen = BTreeSet::new();
-            let duplicates: BTreeSet<_> = ids
-                .iter()
-                .filter(|id| !seen.insert(id.as_str()))
-                .cloned()
-                .collect();
+        (Layout::Grid { units, .. }, Request::Units(ids)) => {
+            let duplicates = duplicates(ids.iter().map(String::as_str));
             if !duplicates.is_empty() {
-                return Err(PlanError::DuplicateUnits(duplicates.into_iter().collect()));
+                return Err(PlanError::DuplicateUnits(duplicates));
             }
             let unknown: Vec<_> = ids
                 .iter()
@@ -138,17 +154,36 @@ pub fn plan(
             let amount = units
                 .iter()
                 .filter(|u| ids.contains(&u.id))
-                .map(|u| u.price_cents)
+                .map(|u| event.layout.unit_price(u))
                 .sum();
             (Take::Units(ids.clone()), ids.len() as u32, amount)
         }
-        (Layout::Open { price_cents, .. }, Request::Quantity(n)) => {
-            (Take::Quantity(*n), *n, price_cents * i64::from(*n))
+        (Layout::Open { .. }, Request::Quantity(n)) if !event.layout.is_tiered() => {
+            let stock = event.stocks().remove(0);
+            let amount = stock.price_cents * i64::from(*n);
+            (Take::Places(vec![(stock, *n)]), *n, amount)
         }
-        (Layout::Grid { .. }, Request::Quantity(_)) => {
+        (Layout::Open { .. }, Request::Items(items)) if event.layout.is_tiered() => {
+            let places = tier_places(event, items)?;
+            let quantity = places.iter().map(|(_, n)| n).sum();
+            if places.iter().any(|(_, n)| *n == 0) {
+                return Err(PlanError::Empty);
+            }
+            let amount = places
+                .iter()
+                .map(|(stock, n)| stock.price_cents * i64::from(*n))
+                .sum();
+            (Take::Places(places), quantity, amount)
+        }
+        (Layout::Grid { .. }, _) => {
             return Err(PlanError::WrongMode("named units: send `units`"));
         }
-        (Layout::Open { .. }, Request::Units(_)) => {
+        (Layout::Open { .. }, _) if event.layout.is_tiered() => {
+            return Err(PlanError::WrongMode(
+                "tickets by tier: send `items` of `tier` and `quantity`",
+            ));
+        }
+        (Layout::Open { .. }, _) => {
             return Err(PlanError::WrongMode("a quantity: send `quantity`"));
         }
     };
@@ -170,6 +205,37 @@ pub fn plan(
             Sale::WalkIn => None,
         },
     })
+}
+
+/// Each item's stock, in the order asked; every tier known and named once.
+fn tier_places(event: &Event, items: &[TierItem]) -> Result<Vec<(Stock, u32)>, PlanError> {
+    let duplicates = duplicates(items.iter().map(|item| item.tier.as_str()));
+    if !duplicates.is_empty() {
+        return Err(PlanError::DuplicateTiers(duplicates));
+    }
+    let (known, unknown): (Vec<_>, Vec<_>) = items
+        .iter()
+        .map(|item| (item, event.stock(Some(&item.tier))))
+        .partition(|(_, stock)| stock.is_some());
+    if !unknown.is_empty() {
+        return Err(PlanError::UnknownTiers(
+            unknown
+                .into_iter()
+                .map(|(item, _)| item.tier.clone())
+                .collect(),
+        ));
+    }
+    Ok(known
+        .into_iter()
+        .filter_map(|(item, stock)| Some((stock?, item.quantity)))
+        .collect())
+}
+
+/// The names given more than once, each once, sorted.
+fn duplicates<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let duplicates: BTreeSet<&str> = names.filter(|name| !seen.insert(*name)).collect();
+    duplicates.into_iter().map(str::to_owned).collect()
 }
 
 /// Online sales close when the event starts; the door sells until it ends.
@@ -284,7 +350,11 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
         .map(|i| &remaining[(start + i) % n])
         .find(|(_, left)| *left >= quantity)
     {
-        return Some(vec![Allocation { shard, quantity }]);
+        return Some(vec![Allocation {
+            tier: None,
+            shard,
+            quantity,
+        }]);
     }
     let mut by_size: Vec<_> = remaining
         .iter()
@@ -297,6 +367,7 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
     for (shard, left) in by_size {
         let take = left.min(needed);
         allocations.push(Allocation {
+            tier: None,
             shard,
             quantity: take,
         });
@@ -402,9 +473,13 @@ mod tests {
             id: id.into(),
             label: id.into(),
             seats: 4,
-            price_cents: price,
+            price_cents: Some(price),
+            category: None,
+            section: None,
+            row: None,
         };
         event(Layout::Grid {
+            categories: Vec::new(),
             units: vec![
                 unit("T1", 1000),
                 unit("T2", 2500),
@@ -416,8 +491,9 @@ mod tests {
 
     fn open() -> Event {
         event(Layout::Open {
-            capacity: 100,
-            price_cents: 1250,
+            capacity: Some(100),
+            price_cents: Some(1250),
+            tiers: Vec::new(),
         })
     }
 
@@ -547,6 +623,7 @@ mod tests {
         assert_eq!(
             allocate(&shards, 3, 0),
             Some(vec![Allocation {
+                tier: None,
                 shard: 1,
                 quantity: 3
             }])
@@ -554,6 +631,7 @@ mod tests {
         assert_eq!(
             allocate(&shards, 3, 2),
             Some(vec![Allocation {
+                tier: None,
                 shard: 2,
                 quantity: 3
             }])
@@ -567,10 +645,12 @@ mod tests {
             split,
             vec![
                 Allocation {
+                    tier: None,
                     shard: 1,
                     quantity: 3
                 },
                 Allocation {
+                    tier: None,
                     shard: 0,
                     quantity: 1
                 }
