@@ -1527,6 +1527,140 @@ mod tests {
         );
     }
 
+    fn cinema() -> serde_json::Value {
+        json!({ "mode": "grid",
+            "categories": [ { "id": "standard", "name": "Standard", "price_cents": 1200 },
+                            { "id": "deluxe", "name": " Deluxe ", "price_cents": 2000 } ],
+            "units": [
+                { "id": "A1", "label": "A1", "seats": 1, "category": "deluxe", "section": "Stalls", "row": "A" },
+                { "id": "B1", "label": "B1", "seats": 1, "category": "standard", "row": "B" },
+                { "id": "X", "label": "Box", "seats": 4, "price_cents": 9000 } ] })
+    }
+
+    fn festival() -> serde_json::Value {
+        json!({ "mode": "open", "tiers": [
+            { "id": "ga", "name": "General", "capacity": 500, "price_cents": 2500 },
+            { "id": "vip", "name": "VIP", "capacity": 50, "price_cents": 9000 } ] })
+    }
+
+    fn unpriced(result: Result<Event, EventError>) -> Vec<String> {
+        match result {
+            Err(EventError::Unpriced(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected units without one price, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_unit_takes_its_price_from_its_category_or_its_own() {
+        let event = new_event(with("layout", cinema())).unwrap();
+        let Layout::Grid { categories, units } = &event.layout else {
+            panic!("not a grid");
+        };
+        assert_eq!(categories[1].name, "Deluxe");
+        let prices: Vec<i64> = units.iter().map(|u| event.layout.unit_price(u)).collect();
+        assert_eq!(prices, [2000, 1200, 9000]);
+    }
+
+    #[test]
+    fn a_unit_with_a_category_and_a_price_or_neither_or_an_unknown_category_is_unpriced() {
+        let mut layout = cinema();
+        layout["units"][0]["price_cents"] = json!(100);
+        layout["units"][1]["category"] = json!("balcony");
+        layout["units"][2]
+            .as_object_mut()
+            .unwrap()
+            .remove("price_cents");
+        assert_eq!(
+            unpriced(new_event(with("layout", layout))),
+            [
+                "layout.units[0].price_cents",
+                "layout.units[1].category",
+                "layout.units[2].price_cents"
+            ]
+        );
+    }
+
+    #[test]
+    fn categories_are_checked_one_by_one() {
+        let mut layout = cinema();
+        layout["categories"][1]["id"] = json!("standard");
+        layout["categories"][0]["price_cents"] = json!(-1);
+        layout["categories"][0]["name"] = json!("");
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            [
+                "layout.categories[0].name",
+                "layout.categories[0].price_cents",
+                "layout.categories[1].id"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_tier_gets_its_own_shards_and_the_single_shape_is_one_stock() {
+        let event = new_event(with("layout", festival())).unwrap();
+        let stocks = event.stocks();
+        let shards: Vec<(Option<&str>, u32)> = stocks
+            .iter()
+            .map(|s| (s.tier.as_deref(), s.shards))
+            .collect();
+        assert_eq!(shards, [(Some("ga"), 50), (Some("vip"), 5)]);
+        assert!(event.layout.is_tiered());
+        let single = new_event(body()).unwrap();
+        assert_eq!(single.stocks().len(), 1);
+        assert_eq!(single.stocks()[0].tier, None);
+        assert_eq!(single.stocks()[0].shards, shard_count(120));
+    }
+
+    #[test]
+    fn tiers_are_checked_one_by_one_and_exclude_a_single_capacity() {
+        let mut layout = festival();
+        layout["price_cents"] = json!(100);
+        layout["tiers"][0]["capacity"] = json!(0);
+        layout["tiers"][1]["id"] = json!("ga");
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            [
+                "layout.price_cents",
+                "layout.tiers[0].capacity",
+                "layout.tiers[1].id"
+            ]
+        );
+        let empty = json!({ "mode": "open" });
+        assert_eq!(
+            problems(new_event(with("layout", empty))),
+            ["layout.capacity", "layout.price_cents"]
+        );
+    }
+
+    #[test]
+    fn the_dearest_tier_bounds_what_one_booking_may_cost() {
+        let mut layout = festival();
+        layout["tiers"][1]["price_cents"] = json!(10_000_000);
+        let mut body = with("layout", layout);
+        body["max_per_booking"] = json!(10);
+        assert_eq!(unchargeable(new_event(body)), ["layout.tiers"]);
+    }
+
+    #[test]
+    fn once_sales_started_categories_tiers_and_their_prices_are_frozen() {
+        for (layout, change) in [
+            (cinema(), "/categories/0/price_cents"),
+            (festival(), "/tiers/1/price_cents"),
+            (festival(), "/tiers/0/capacity"),
+        ] {
+            let mut event = new_event(with("layout", layout.clone())).unwrap();
+            event.sales_started = true;
+            let mut changed = layout;
+            *changed.pointer_mut(change).unwrap() = json!(1500);
+            assert_eq!(
+                patch(&event, json!({ "layout": changed }), NOW),
+                Err(EventError::LayoutLocked),
+                "{change}"
+            );
+        }
+    }
+
     #[test]
     fn a_cancelled_event_is_not_edited() {
         let event = new_event(body())

@@ -382,7 +382,7 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{Unit, shard_group};
+    use crate::domain::event::{Category, Tier, Unit, shard_group};
 
     #[test]
     fn untouched_shards_are_full_and_touched_ones_keep_what_is_left() {
@@ -514,6 +514,116 @@ mod tests {
     fn an_open_hold_is_quantity_times_price() {
         let plan = plan(&open(), &Request::Quantity(3), HOLD, now()).unwrap();
         assert_eq!(plan.amount_cents, 3750);
+    }
+
+    fn festival() -> Event {
+        let tier = |id: &str, capacity, price_cents| Tier {
+            id: id.into(),
+            name: id.to_uppercase(),
+            capacity,
+            price_cents,
+        };
+        event(Layout::Open {
+            capacity: None,
+            price_cents: None,
+            tiers: vec![tier("ga", 500, 2500), tier("vip", 50, 9000)],
+        })
+    }
+
+    fn items(wanted: &[(&str, u32)]) -> Request {
+        Request::Items(
+            wanted
+                .iter()
+                .map(|(tier, quantity)| TierItem {
+                    tier: (*tier).into(),
+                    quantity: *quantity,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_tiered_hold_is_priced_per_tier_and_takes_from_each_tiers_stock() {
+        let plan = plan(&festival(), &items(&[("ga", 2), ("vip", 1)]), HOLD, now()).unwrap();
+        assert_eq!(plan.amount_cents, 2 * 2500 + 9000);
+        assert_eq!(plan.quantity, 3);
+        let Take::Places(places) = &plan.take else {
+            panic!("not places");
+        };
+        let taken: Vec<(Option<&str>, u32)> = places
+            .iter()
+            .map(|(stock, n)| (stock.tier.as_deref(), *n))
+            .collect();
+        assert_eq!(taken, [(Some("ga"), 2), (Some("vip"), 1)]);
+        let booking = plan.booking("e", "u", None, now());
+        assert_eq!(
+            booking.items.unwrap()[1],
+            TierItem {
+                tier: "vip".into(),
+                quantity: 1
+            }
+        );
+    }
+
+    #[test]
+    fn max_per_booking_counts_the_items_together() {
+        let mut event = festival();
+        event.max_per_booking = 4;
+        assert_eq!(
+            plan(&event, &items(&[("ga", 3), ("vip", 2)]), HOLD, now()),
+            Err(PlanError::OverMax { max: 4 })
+        );
+        assert!(plan(&event, &items(&[("ga", 2), ("vip", 2)]), HOLD, now()).is_ok());
+    }
+
+    #[test]
+    fn tiers_must_be_known_named_once_and_each_asked_for() {
+        let event = festival();
+        assert_eq!(
+            plan(&event, &items(&[("ga", 1), ("pit", 1)]), HOLD, now()),
+            Err(PlanError::UnknownTiers(vec!["pit".into()]))
+        );
+        assert_eq!(
+            plan(&event, &items(&[("ga", 1), ("ga", 2)]), HOLD, now()),
+            Err(PlanError::DuplicateTiers(vec!["ga".into()]))
+        );
+        assert_eq!(
+            plan(&event, &items(&[("ga", 1), ("vip", 0)]), HOLD, now()),
+            Err(PlanError::Empty)
+        );
+        assert_eq!(
+            plan(&event, &items(&[]), HOLD, now()),
+            Err(PlanError::Empty)
+        );
+    }
+
+    #[test]
+    fn a_tiered_event_sells_by_items_and_a_single_tier_one_by_quantity() {
+        assert!(matches!(
+            plan(&festival(), &Request::Quantity(1), HOLD, now()),
+            Err(PlanError::WrongMode(_))
+        ));
+        assert!(matches!(
+            plan(&open(), &items(&[("ga", 1)]), HOLD, now()),
+            Err(PlanError::WrongMode(_))
+        ));
+    }
+
+    #[test]
+    fn a_grid_unit_is_priced_by_its_category() {
+        let mut event = grid();
+        let Layout::Grid { categories, units } = &mut event.layout else {
+            unreachable!()
+        };
+        categories.push(Category {
+            id: "deluxe".into(),
+            name: "Deluxe".into(),
+            price_cents: 7000,
+        });
+        units[0].price_cents = None;
+        units[0].category = Some("deluxe".into());
+        let plan = plan(&event, &units(&["T1", "T2"]), HOLD, now()).unwrap();
+        assert_eq!(plan.amount_cents, 7000 + 2500);
     }
 
     #[test]
