@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::domain::audit::AuditEntry;
-use crate::domain::booking::{Booking, TierItem};
+use crate::domain::booking::{Booking, TierRequest};
 use crate::domain::event::Event;
 use crate::domain::hold::{self, Holder, PlanError, Request, Sale};
 use crate::error::{ApiError, FieldError};
@@ -29,7 +29,7 @@ pub struct Order {
 pub fn request(
     units: Option<Vec<String>>,
     quantity: Option<u32>,
-    items: Option<Vec<TierItem>>,
+    items: Option<Vec<TierRequest>>,
 ) -> Result<Request, ApiError> {
     match (units, quantity, items) {
         (Some(units), None, None) => Ok(Request::Units(units)),

@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::auth::{Admin, RequireRole};
-use shared::domain::booking::{Booking, TierItem};
+use shared::domain::booking::{Booking, TierRequest};
 use shared::domain::hold::Holder;
 use shared::domain::{Email, user};
 use shared::http::{Json, PathParam};
@@ -18,7 +18,7 @@ pub struct WalkInRequest {
     /// Open events: how many places.
     quantity: Option<u32>,
     /// Open events with tiers: places per tier, all or nothing.
-    items: Option<Vec<TierItem>>,
+    items: Option<Vec<TierRequest>>,
     /// Who bought at the door.
     name: String,
     email: Option<String>,

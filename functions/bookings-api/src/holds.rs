@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::auth::Authenticated;
-use shared::domain::booking::{Booking, TierItem};
+use shared::domain::booking::{Booking, TierRequest};
 use shared::domain::rate_limit::{self, Limit};
 use shared::http::{ClientIp, Json, PathParam};
 use shared::metrics::{self, HOLDS_CREATED, HOLDS_REFUSED};
@@ -20,7 +20,7 @@ pub struct HoldRequest {
     /// Open events: how many places.
     quantity: Option<u32>,
     /// Open events with tiers: places per tier, all or nothing.
-    items: Option<Vec<TierItem>>,
+    items: Option<Vec<TierRequest>>,
 }
 
 /// Holds units (grid) or places (open) for `hold_minutes`, all or nothing.

@@ -65,13 +65,21 @@ pub struct Allocation {
     pub quantity: u32,
 }
 
-/// Places of one tier: what a hold on a tiered event asks for, and what
-/// its booking holds.
+/// Places of one tier a hold on a tiered event asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct TierRequest {
+    pub tier: String,
+    pub quantity: u32,
+}
+
+/// Places of one tier a booking holds, at the tier's price of one place
+/// when it was held (the layout is frozen from then on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TierItem {
     pub tier: String,
     pub quantity: u32,
+    pub price_cents: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

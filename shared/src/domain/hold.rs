@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use time::{Duration, OffsetDateTime};
 
-use super::booking::{Allocation, Booking, BookingSource, BookingStatus, TierItem};
+use super::booking::{Allocation, Booking, BookingSource, BookingStatus, TierItem, TierRequest};
 use super::event::{Event, EventStatus, Layout, Stock, shard_capacity, shard_group_count};
 
 /// What a client asks for: named units (grid), a quantity (open, one
@@ -15,7 +15,7 @@ use super::event::{Event, EventStatus, Layout, Stock, shard_capacity, shard_grou
 pub enum Request {
     Units(Vec<String>),
     Quantity(u32),
-    Items(Vec<TierItem>),
+    Items(Vec<TierRequest>),
 }
 
 /// Who the sale is for: an online hold that must be paid before it lapses,
@@ -85,6 +85,7 @@ impl Plan {
                             .map(|(stock, quantity)| TierItem {
                                 tier: stock.tier.clone().unwrap_or_default(),
                                 quantity: *quantity,
+                                price_cents: stock.price_cents,
                             })
                             .collect(),
                     )
@@ -165,10 +166,14 @@ pub fn plan(
         }
         (Layout::Open { .. }, Request::Items(items)) if event.layout.is_tiered() => {
             let places = tier_places(event, items)?;
-            let quantity = places.iter().map(|(_, n)| n).sum();
             if places.iter().any(|(_, n)| *n == 0) {
                 return Err(PlanError::Empty);
             }
+            // max_per_booking counts every item; a sum past u32 is over it too.
+            let quantity = places
+                .iter()
+                .try_fold(0u32, |sum, (_, n)| sum.checked_add(*n))
+                .unwrap_or(u32::MAX);
             let amount = places
                 .iter()
                 .map(|(stock, n)| stock.price_cents * i64::from(*n))
@@ -208,7 +213,7 @@ pub fn plan(
 }
 
 /// Each item's stock, in the order asked; every tier known and named once.
-fn tier_places(event: &Event, items: &[TierItem]) -> Result<Vec<(Stock, u32)>, PlanError> {
+fn tier_places(event: &Event, items: &[TierRequest]) -> Result<Vec<(Stock, u32)>, PlanError> {
     let duplicates = duplicates(items.iter().map(|item| item.tier.as_str()));
     if !duplicates.is_empty() {
         return Err(PlanError::DuplicateTiers(duplicates));
@@ -534,7 +539,7 @@ mod tests {
         Request::Items(
             wanted
                 .iter()
-                .map(|(tier, quantity)| TierItem {
+                .map(|(tier, quantity)| TierRequest {
                     tier: (*tier).into(),
                     quantity: *quantity,
                 })
@@ -560,7 +565,8 @@ mod tests {
             booking.items.unwrap()[1],
             TierItem {
                 tier: "vip".into(),
-                quantity: 1
+                quantity: 1,
+                price_cents: 9000,
             }
         );
     }
@@ -574,6 +580,19 @@ mod tests {
             Err(PlanError::OverMax { max: 4 })
         );
         assert!(plan(&event, &items(&[("ga", 2), ("vip", 2)]), HOLD, now()).is_ok());
+    }
+
+    #[test]
+    fn items_whose_sum_overflows_are_over_max_per_booking() {
+        assert_eq!(
+            plan(
+                &festival(),
+                &items(&[("ga", u32::MAX), ("vip", 2)]),
+                HOLD,
+                now()
+            ),
+            Err(PlanError::OverMax { max: 3 })
+        );
     }
 
     #[test]
@@ -612,7 +631,11 @@ mod tests {
     #[test]
     fn a_grid_unit_is_priced_by_its_category() {
         let mut event = grid();
-        let Layout::Grid { categories, units } = &mut event.layout else {
+        let Layout::Grid {
+            categories,
+            units: layout_units,
+        } = &mut event.layout
+        else {
             unreachable!()
         };
         categories.push(Category {
@@ -620,8 +643,8 @@ mod tests {
             name: "Deluxe".into(),
             price_cents: 7000,
         });
-        units[0].price_cents = None;
-        units[0].category = Some("deluxe".into());
+        layout_units[0].price_cents = None;
+        layout_units[0].category = Some("deluxe".into());
         let plan = plan(&event, &units(&["T1", "T2"]), HOLD, now()).unwrap();
         assert_eq!(plan.amount_cents, 7000 + 2500);
     }

@@ -52,7 +52,8 @@ async fn a_hold_of_two_tiers_is_priced_per_tier_and_ticketed_per_tier() {
     assert_eq!(held.body["quantity"], 3);
     assert_eq!(
         held.body["items"],
-        json!([{ "tier": "ga", "quantity": 2 }, { "tier": "vip", "quantity": 1 }])
+        json!([{ "tier": "ga", "quantity": 2, "price_cents": 2500 },
+               { "tier": "vip", "quantity": 1, "price_cents": 9000 }])
     );
     let id = held.body["id"].as_str().unwrap();
     let intent = checked_out(&app, &buyer, id).await;
@@ -116,12 +117,12 @@ async fn concurrent_multi_tier_holds_oversell_no_tier_and_take_all_or_nothing() 
         hold(&app, &buyers[k % 4], &event, items(general, vip))
     }))
     .await;
-    let mut sold = HashMap::from([("ga", 0), ("vip", 0)]);
+    let mut sold: HashMap<&str, i64> = HashMap::from([("ga", 0), ("vip", 0)]);
     for (k, result) in results.iter().enumerate() {
         if result.status == StatusCode::CREATED {
             let (general, vip) = wants(k);
-            *sold.get_mut("ga").unwrap() += general;
-            *sold.get_mut("vip").unwrap() += vip;
+            *sold.get_mut("ga").unwrap() += i64::from(general);
+            *sold.get_mut("vip").unwrap() += i64::from(vip);
         } else {
             assert_problem(result, StatusCode::CONFLICT, "SOLD_OUT");
             let field = result.body["errors"][0]["field"].as_str().unwrap();
