@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::holds::{draft_event, hold_units, published_event, release};
 use crate::payments::{checked_out, tickets};
+use crate::revenue::of_event;
 
 /// Row A of two Deluxe seats, row B of two Standard ones.
 fn cinema() -> Value {
@@ -149,4 +150,65 @@ async fn categories_and_their_prices_are_frozen_once_something_was_held() {
         )
         .await;
     assert_problem(&patch, StatusCode::CONFLICT, "LAYOUT_LOCKED");
+}
+
+/// A walk-in of `units` at the door (confirmed at once).
+async fn sold_at_the_door(app: &TestApp, event: &str, units: &[&str]) {
+    let admin = app.user_with_role("cashier", "admin").await;
+    let sold = app
+        .post(
+            &format!("/v1/admin/events/{event}/walk-in"),
+            Some(&admin.access_token),
+            json!({ "units": units, "name": "Guest" }),
+        )
+        .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{:?}", sold.body);
+}
+
+#[tokio::test]
+async fn the_export_counts_each_bookings_units_per_category() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, cinema(), 10).await;
+    sold_at_the_door(&app, &event, &["B2", "A1", "B1"]).await;
+    let staff = app.user_with_role("door", "staff").await;
+    let path = format!("/v1/admin/events/{event}/bookings");
+    let page = app.get(&path, Some(&staff.access_token)).await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!(
+        page.body["items"][0]["categories"],
+        json!([{ "category": "standard", "quantity": 2, "price_cents": 1200 },
+               { "category": "deluxe", "quantity": 1, "price_cents": 2000 }])
+    );
+    let csv = app
+        .get(&format!("{path}?format=csv"), Some(&staff.access_token))
+        .await;
+    let text = std::str::from_utf8(&csv.bytes).unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    let column = lines[0].split(',').position(|c| c == "categories").unwrap();
+    assert_eq!(
+        lines[1].split(',').nth(column),
+        Some("standard:2 deluxe:1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_revenue_report_sums_each_category_of_an_event() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, cinema(), 10).await;
+    sold_at_the_door(&app, &event, &["A1", "B1"]).await;
+    sold_at_the_door(&app, &event, &["B2"]).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    // An unpaid hold is no revenue.
+    hold_units(&app, &buyer, &event, &["A2"]).await;
+    let admin = app.user_with_role("accountant", "admin").await;
+    let report = app
+        .get("/v1/admin/reports/revenue", Some(&admin.access_token))
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    assert_eq!(
+        of_event(&report.body, &event)["by_category"],
+        json!([{ "id": "standard", "gross_cents": 2 * 1200, "seats": 2 },
+               { "id": "deluxe", "gross_cents": 2000, "seats": 1 }])
+    );
 }

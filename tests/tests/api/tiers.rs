@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::holds::{hold, published_event, release};
 use crate::payments::{checked_out, tickets};
+use crate::revenue::of_event;
 
 fn festival(general: u32, vip: u32) -> Value {
     json!({ "mode": "open", "tiers": [
@@ -256,4 +257,70 @@ async fn a_layout_with_tiers_and_a_single_capacity_is_refused() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["layout.capacity", "layout.tiers[1].id"]);
+}
+
+/// A walk-in at the door of General 2 and VIP 1 (confirmed at once).
+async fn sold_at_the_door(app: &TestApp, event: &str) -> Value {
+    let admin = app.user_with_role("cashier", "admin").await;
+    let mut body = items(2, 1);
+    body["name"] = json!("Guest");
+    let sold = app
+        .post(
+            &format!("/v1/admin/events/{event}/walk-in"),
+            Some(&admin.access_token),
+            body,
+        )
+        .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{:?}", sold.body);
+    sold.body
+}
+
+#[tokio::test]
+async fn the_export_names_the_tiers_of_each_booking() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, festival(100, 10), 10).await;
+    sold_at_the_door(&app, &event).await;
+    let staff = app.user_with_role("door", "staff").await;
+    let path = format!("/v1/admin/events/{event}/bookings");
+    let page = app.get(&path, Some(&staff.access_token)).await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!(
+        page.body["items"][0]["items"],
+        json!([{ "tier": "ga", "quantity": 2, "price_cents": 2500 },
+               { "tier": "vip", "quantity": 1, "price_cents": 9000 }])
+    );
+    let csv = app
+        .get(&format!("{path}?format=csv"), Some(&staff.access_token))
+        .await;
+    let text = std::str::from_utf8(&csv.bytes).unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    let column = lines[0].split(',').position(|c| c == "items").unwrap();
+    assert_eq!(
+        lines[1].split(',').nth(column),
+        Some("ga:2 vip:1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_revenue_report_sums_each_tier_of_an_event() {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, festival(100, 10), 10).await;
+    sold_at_the_door(&app, &event).await;
+    sold_at_the_door(&app, &event).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    // An unpaid hold is no revenue.
+    hold(&app, &buyer, &event, items(0, 3)).await;
+    let admin = app.user_with_role("accountant", "admin").await;
+    let report = app
+        .get("/v1/admin/reports/revenue", Some(&admin.access_token))
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{:?}", report.body);
+    let mine = of_event(&report.body, &event);
+    assert_eq!(mine["gross_cents"], 2 * (2 * 2500 + 9000));
+    assert_eq!(
+        mine["by_tier"],
+        json!([{ "id": "ga", "gross_cents": 4 * 2500, "seats": 4 },
+               { "id": "vip", "gross_cents": 2 * 9000, "seats": 2 }])
+    );
 }
