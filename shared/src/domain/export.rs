@@ -135,8 +135,6 @@ pub const COLUMNS: [&str; 17] = [
     "holder_email",
     "units",
     "quantity",
-    "items",
-    "categories",
     "amount_cents",
     "fee_cents",
     "currency",
@@ -145,6 +143,9 @@ pub const COLUMNS: [&str; 17] = [
     "tickets",
     "checked_in",
     "created_at",
+    // New columns go last, so files read by position keep their meaning.
+    "items",
+    "categories",
 ];
 
 /// A cell of a file, typed so spreadsheets sort and sum it.
@@ -168,15 +169,6 @@ impl ExportRow {
             text(self.holder_email.as_deref().unwrap_or_default()),
             text(&self.units.as_deref().unwrap_or_default().join(" ")),
             Cell::Number(self.quantity.into()),
-            text(&counts(
-                self.items.iter().flatten().map(|i| (&i.tier, i.quantity)),
-            )),
-            text(&counts(
-                self.categories
-                    .iter()
-                    .flatten()
-                    .map(|c| (&c.category, c.quantity)),
-            )),
             Cell::Number(self.amount_cents),
             Cell::Number(self.fee_cents),
             text(&self.currency),
@@ -189,6 +181,15 @@ impl ExportRow {
             Cell::Number(self.tickets.into()),
             Cell::Number(self.checked_in.into()),
             Cell::Time(self.created_at),
+            text(&counts(
+                self.items.iter().flatten().map(|i| (&i.tier, i.quantity)),
+            )),
+            text(&counts(
+                self.categories
+                    .iter()
+                    .flatten()
+                    .map(|c| (&c.category, c.quantity)),
+            )),
         ]
     }
 }
@@ -359,7 +360,7 @@ mod tests {
         assert_eq!(tiered.categories, None);
         assert_eq!(tiered.items.as_ref().map(Vec::len), Some(2));
         let cells = tiered.cells();
-        assert_eq!(cells[7], Cell::Text("ga:2 vip:1".into()));
+        assert_eq!(cells[15], Cell::Text("ga:2 vip:1".into()));
         let cinema = event(json!({ "mode": "grid",
             "categories": [ { "id": "deluxe", "name": "Deluxe", "price_cents": 2000 } ],
             "units": [ { "id": "A1", "label": "A1", "seats": 1, "category": "deluxe" },
@@ -377,7 +378,7 @@ mod tests {
                 price_cents: 2000
             }])
         );
-        assert_eq!(seated.cells()[8], Cell::Text("deluxe:2".into()));
+        assert_eq!(seated.cells()[16], Cell::Text("deluxe:2".into()));
     }
 
     #[test]
