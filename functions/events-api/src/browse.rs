@@ -157,22 +157,22 @@ pub struct TierView {
 
 impl AvailabilityView {
     fn of(availability: Availability, layout: &Layout) -> Self {
-        match (availability, layout) {
-            (Availability::Grid(states), Layout::Grid { categories, units }) => {
-                let units: Vec<UnitView> = units
-                    .iter()
-                    .zip(states)
-                    .map(|(unit, (id, state))| UnitView {
-                        id,
+        match availability {
+            Availability::Grid(states) => {
+                let units: Vec<UnitView> = states
+                    .into_iter()
+                    .map(|(unit, state)| UnitView {
+                        id: unit.id,
                         state: match state {
                             UnitState::Available => "available",
                             UnitState::Held => "held",
                             UnitState::Booked => "booked",
                         },
-                        category: unit.category.clone(),
+                        category: unit.category,
                     })
                     .collect();
-                let categories = categories
+                let categories = layout
+                    .categories()
                     .iter()
                     .map(|category| CategoryView {
                         id: category.id.clone(),
@@ -189,30 +189,23 @@ impl AvailabilityView {
                     .collect();
                 AvailabilityView::Grid { units, categories }
             }
-            (Availability::Open(stocks), layout) => {
-                let tiers = match layout {
-                    Layout::Open { tiers, .. } => tiers.as_slice(),
-                    Layout::Grid { .. } => &[],
-                };
-                AvailabilityView::Open {
-                    capacity: stocks.iter().map(|(stock, _)| stock.capacity).sum(),
-                    remaining: stocks.iter().map(|(_, left)| left).sum(),
-                    tiers: tiers
-                        .iter()
-                        .zip(&stocks)
-                        .map(|(tier, (_, remaining))| TierView {
-                            id: tier.id.clone(),
-                            name: tier.name.clone(),
-                            capacity: tier.capacity,
-                            remaining: *remaining,
-                            price_cents: tier.price_cents,
-                        })
-                        .collect(),
-                }
-            }
-            (Availability::Grid(_), Layout::Open { .. }) => AvailabilityView::Grid {
-                units: Vec::new(),
-                categories: Vec::new(),
+            // Stocks come in the layout's order of tiers (one stock and no
+            // tiers on a single-tier layout).
+            Availability::Open(stocks) => AvailabilityView::Open {
+                capacity: stocks.iter().map(|(stock, _)| stock.capacity).sum(),
+                remaining: stocks.iter().map(|(_, left)| left).sum(),
+                tiers: layout
+                    .tiers()
+                    .iter()
+                    .zip(&stocks)
+                    .map(|(tier, (_, remaining))| TierView {
+                        id: tier.id.clone(),
+                        name: tier.name.clone(),
+                        capacity: tier.capacity,
+                        remaining: *remaining,
+                        price_cents: tier.price_cents,
+                    })
+                    .collect(),
             },
         }
     }

@@ -116,15 +116,27 @@ pub struct Stock {
 }
 
 impl Layout {
+    /// A grid's price categories (none for an open layout).
+    pub fn categories(&self) -> &[Category] {
+        match self {
+            Layout::Grid { categories, .. } => categories,
+            Layout::Open { .. } => &[],
+        }
+    }
+
+    /// An open layout's tiers (none for a grid or a single-tier layout).
+    pub fn tiers(&self) -> &[Tier] {
+        match self {
+            Layout::Open { tiers, .. } => tiers,
+            Layout::Grid { .. } => &[],
+        }
+    }
+
     /// The price of a unit of this layout: its category's, or its own.
     pub fn unit_price(&self, unit: &Unit) -> i64 {
-        let categories = match self {
-            Layout::Grid { categories, .. } => categories.as_slice(),
-            Layout::Open { .. } => &[],
-        };
         unit.category
             .as_ref()
-            .and_then(|id| categories.iter().find(|c| &c.id == id))
+            .and_then(|id| self.categories().iter().find(|c| &c.id == id))
             .map(|c| c.price_cents)
             .or(unit.price_cents)
             .unwrap_or(0)

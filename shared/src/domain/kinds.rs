@@ -50,14 +50,9 @@ impl<'a> Kinds<'a> {
 
     /// The ids of the event's categories or tiers, in the layout's order.
     pub fn ids(&self) -> impl Iterator<Item = &'a str> {
-        let (categories, tiers) = match &self.event.layout {
-            Layout::Grid { categories, .. } => (categories.as_slice(), &[][..]),
-            Layout::Open { tiers, .. } => (&[][..], tiers.as_slice()),
-        };
-        categories
-            .iter()
-            .map(|c| c.id.as_str())
-            .chain(tiers.iter().map(|t| t.id.as_str()))
+        let layout = &self.event.layout;
+        let categories = layout.categories().iter().map(|c| c.id.as_str());
+        categories.chain(layout.tiers().iter().map(|t| t.id.as_str()))
     }
 
     /// Whether the event sells by category (grid) rather than by tier.

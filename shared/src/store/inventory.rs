@@ -13,7 +13,9 @@ use super::item::{get_n, get_s, key, n, s};
 use super::keys::{self, GSI2, GSI2PK, GSI2SK};
 use super::{Item, Store, StoreError, build_error, every_item};
 use crate::domain::booking::{Allocation, Booking};
-use crate::domain::event::{Event, Layout, Stock, shard_capacity, shard_group, shard_group_count};
+use crate::domain::event::{
+    Event, Layout, Stock, Unit, shard_capacity, shard_group, shard_group_count,
+};
 use crate::domain::hold::{self, ShardScope};
 
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +35,8 @@ pub enum UnitState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Availability {
-    Grid(Vec<(String, UnitState)>),
+    /// Every unit of the layout, in layout order, with its state.
+    Grid(Vec<(Unit, UnitState)>),
     /// Each stock (one, or one per tier) with the places it has left.
     Open(Vec<(Stock, u32)>),
 }
@@ -53,7 +56,7 @@ impl Store {
                         .iter()
                         .map(|u| {
                             let state = stored.get(&u.id).copied();
-                            (u.id.clone(), state.unwrap_or(UnitState::Available))
+                            (u.clone(), state.unwrap_or(UnitState::Available))
                         })
                         .collect(),
                 ))
