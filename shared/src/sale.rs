@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::domain::audit::AuditEntry;
-use crate::domain::booking::Booking;
+use crate::domain::booking::{Booking, TierRequest};
 use crate::domain::event::Event;
 use crate::domain::hold::{self, Holder, PlanError, Request, Sale};
 use crate::error::{ApiError, FieldError};
@@ -25,14 +25,20 @@ pub struct Order {
     pub user_id: String,
 }
 
-/// Body shape shared by holds and walk-ins: exactly one of the two.
-pub fn request(units: Option<Vec<String>>, quantity: Option<u32>) -> Result<Request, ApiError> {
-    match (units, quantity) {
-        (Some(units), None) => Ok(Request::Units(units)),
-        (None, Some(quantity)) => Ok(Request::Quantity(quantity)),
+/// Body shape shared by holds and walk-ins: exactly one of the three.
+pub fn request(
+    units: Option<Vec<String>>,
+    quantity: Option<u32>,
+    items: Option<Vec<TierRequest>>,
+) -> Result<Request, ApiError> {
+    match (units, quantity, items) {
+        (Some(units), None, None) => Ok(Request::Units(units)),
+        (None, Some(quantity), None) => Ok(Request::Quantity(quantity)),
+        (None, None, Some(items)) => Ok(Request::Items(items)),
         _ => Err(ApiError::invalid_field(
             "units",
-            "send either `units` (grid events) or `quantity` (open events)",
+            "send one of `units` (grid events), `quantity` (open events) \
+             or `items` (open events with tiers)",
         )),
     }
 }
@@ -84,7 +90,7 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
             Ok(*booking)
         }
         HoldOutcome::UnitsTaken(taken) => Err(units_unavailable(&order.request, &taken)),
-        HoldOutcome::SoldOut => Err(ApiError::conflict("SOLD_OUT", "not enough places left")),
+        HoldOutcome::SoldOut(tier) => Err(sold_out(&order.request, tier.as_deref())),
         HoldOutcome::EventChanged => Err(ApiError::conflict(
             "EVENT_CHANGED",
             "the event changed or stopped selling meanwhile; reload it and retry",
@@ -103,7 +109,7 @@ fn units_unavailable(request: &Request, taken: &[String]) -> ApiError {
                 message: "taken".into(),
             })
             .collect(),
-        Request::Quantity(_) => Vec::new(),
+        Request::Quantity(_) | Request::Items(_) => Vec::new(),
     };
     ApiError::conflict(
         "UNITS_UNAVAILABLE",
@@ -116,6 +122,25 @@ fn units_unavailable(request: &Request, taken: &[String]) -> ApiError {
     .with_errors(errors)
 }
 
+/// Sold out, naming the short tier (and its item) on a tiered event.
+fn sold_out(request: &Request, tier: Option<&str>) -> ApiError {
+    let answer = ApiError::conflict("SOLD_OUT", "not enough places left");
+    let (Request::Items(items), Some(tier)) = (request, tier) else {
+        return answer;
+    };
+    let errors = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.tier == tier)
+        .map(|(i, _)| FieldError {
+            field: format!("items[{i}].tier"),
+            message: format!("not enough places left of tier {tier}"),
+        })
+        .collect();
+    ApiError::conflict("SOLD_OUT", format!("not enough places left of tier {tier}"))
+        .with_errors(errors)
+}
+
 impl From<PlanError> for ApiError {
     fn from(err: PlanError) -> Self {
         let code = match err {
@@ -125,6 +150,8 @@ impl From<PlanError> for ApiError {
             PlanError::UnknownUnits(_) => "UNKNOWN_UNITS",
             PlanError::DuplicateUnits(_) => "DUPLICATE_UNITS",
             PlanError::WrongMode(_) => "WRONG_LAYOUT_MODE",
+            PlanError::UnknownTiers(_) => "UNKNOWN_TIERS",
+            PlanError::DuplicateTiers(_) => "DUPLICATE_TIERS",
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, err.to_string())
     }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use shared::auth::{Admin, RequireRole};
 use shared::domain::booking::BookingStatus;
 use shared::domain::event::{Event, EventStatus};
-use shared::domain::revenue::{Ledger, Split, Totals};
+use shared::domain::kinds::Kinds;
+use shared::domain::revenue::{ByKind, KindTotals, Ledger, Split, Totals};
 use shared::domain::ticket::tickets_for;
 use shared::http::{Json, Query, time_param};
 use shared::store::{EventQuery, StoreError};
@@ -49,6 +50,12 @@ pub struct EventRevenue {
     currency: String,
     #[serde(flatten)]
     totals: Totals,
+    /// Grids with price categories: the sales of each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    by_category: Vec<KindTotals>,
+    /// Open events with tiers: the sales of each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    by_tier: Vec<KindTotals>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -90,7 +97,7 @@ pub async fn revenue(
         return Err(ApiError::invalid_field("from", "must not be after `to`"));
     }
     let events = sold_events(&app).await?;
-    let per_event: Vec<(Event, Ledger)> = stream::iter(events)
+    let per_event: Vec<(Event, Ledger, ByKind)> = stream::iter(events)
         .map(|event| {
             let app = &app;
             async move {
@@ -99,7 +106,10 @@ pub async fn revenue(
                     .all_event_bookings(&event.id, Some((from, to)))
                     .await?;
                 let mut ledger = Ledger::default();
+                let kinds = Kinds::of(&event);
+                let mut by_kind = ByKind::new(kinds.ids());
                 for record in &records {
+                    by_kind.add(&record.booking, &kinds.lines(&record.booking));
                     let seats = match record.booking.status {
                         BookingStatus::Confirmed => {
                             tickets_for(&record.booking, &event).len() as u32
@@ -108,7 +118,7 @@ pub async fn revenue(
                     };
                     ledger.add(&record.booking, seats);
                 }
-                Ok::<_, StoreError>((event, ledger))
+                Ok::<_, StoreError>((event, ledger, by_kind))
             }
         })
         .buffered(EVENTS_AT_ONCE)
@@ -116,8 +126,12 @@ pub async fn revenue(
         .await?;
     let mut ledger = Ledger::default();
     let mut by_event = Vec::new();
-    for (event, mine) in &per_event {
+    for (event, mine, by_kind) in &per_event {
         ledger.merge(mine);
+        let (by_category, by_tier) = match Kinds::of(event).by_category() {
+            true => (by_kind.0.clone(), Vec::new()),
+            false => (Vec::new(), by_kind.0.clone()),
+        };
         for (currency, split) in &mine.by_currency {
             if split.all.gross_cents != 0 || split.all.bookings != 0 {
                 by_event.push(EventRevenue {
@@ -125,6 +139,8 @@ pub async fn revenue(
                     title: event.title.clone(),
                     currency: currency.clone(),
                     totals: split.all,
+                    by_category: by_category.clone(),
+                    by_tier: by_tier.clone(),
                 });
             }
         }

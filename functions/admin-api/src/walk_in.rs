@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::auth::{Admin, RequireRole};
-use shared::domain::booking::Booking;
+use shared::domain::booking::{Booking, TierRequest};
 use shared::domain::hold::Holder;
 use shared::domain::{Email, user};
 use shared::http::{Json, PathParam};
@@ -17,6 +17,8 @@ pub struct WalkInRequest {
     units: Option<Vec<String>>,
     /// Open events: how many places.
     quantity: Option<u32>,
+    /// Open events with tiers: places per tier, all or nothing.
+    items: Option<Vec<TierRequest>>,
     /// Who bought at the door.
     name: String,
     email: Option<String>,
@@ -43,7 +45,7 @@ pub async fn sell(
         .transpose()?;
     let order = Order {
         event_id,
-        request: sale::request(req.units, req.quantity)?,
+        request: sale::request(req.units, req.quantity, req.items)?,
         walk_in: Some(Holder {
             name,
             email: email.map(|e| e.as_str().to_owned()),

@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::auth::Authenticated;
-use shared::domain::booking::Booking;
+use shared::domain::booking::{Booking, TierRequest};
 use shared::domain::rate_limit::{self, Limit};
 use shared::http::{ClientIp, Json, PathParam};
 use shared::metrics::{self, HOLDS_CREATED, HOLDS_REFUSED};
@@ -19,6 +19,8 @@ pub struct HoldRequest {
     units: Option<Vec<String>>,
     /// Open events: how many places.
     quantity: Option<u32>,
+    /// Open events with tiers: places per tier, all or nothing.
+    items: Option<Vec<TierRequest>>,
 }
 
 /// Holds units (grid) or places (open) for `hold_minutes`, all or nothing.
@@ -57,7 +59,7 @@ pub async fn create(
     .await?;
     let order = Order {
         event_id,
-        request: sale::request(req.units, req.quantity)?,
+        request: sale::request(req.units, req.quantity, req.items)?,
         walk_in: None,
         user_id: caller.user_id,
     };

@@ -34,6 +34,11 @@ pub struct Admission {
     checked_in_at: OffsetDateTime,
     holder_name: Option<String>,
     label: String,
+    /// The price category (grid) or tier (open) the ticket admits to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<String>,
 }
 
 fn invalid_ticket() -> ApiError {
@@ -91,6 +96,8 @@ pub async fn admit(
         booking_id: ticket.booking_id,
         holder_name: ticket.holder_name,
         label: ticket.label,
+        category: ticket.category,
+        tier: ticket.tier,
     }))
 }
 

@@ -1,7 +1,7 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::auth::MaybeAuthenticated;
-use shared::domain::event::{self, Event, EventStatus, TAG_MAX_CHARS};
+use shared::domain::event::{self, Event, EventStatus, Layout, TAG_MAX_CHARS};
 use shared::http::{Json, PathParam, Query, page_limit, time_param};
 use shared::store::{Availability, EventQuery, UnitState};
 use shared::{ApiError, AppState};
@@ -114,10 +114,16 @@ pub enum AvailabilityView {
     /// Every unit of the layout, in layout order.
     Grid {
         units: Vec<UnitView>,
+        /// The layout's price categories, with how many of their units are available.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        categories: Vec<CategoryView>,
     },
     Open {
         capacity: u32,
         remaining: u32,
+        /// Tiered events: each tier's own places.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tiers: Vec<TierView>,
     },
 }
 
@@ -127,30 +133,79 @@ pub struct UnitView {
     /// `available`, `held` or `booked`; a lapsed hold is `available`.
     #[schema(value_type = String)]
     state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
 }
 
-impl From<Availability> for AvailabilityView {
-    fn from(availability: Availability) -> Self {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CategoryView {
+    id: String,
+    name: String,
+    price_cents: i64,
+    /// Units of this category available now.
+    available: u32,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TierView {
+    id: String,
+    name: String,
+    capacity: u32,
+    remaining: u32,
+    price_cents: i64,
+}
+
+impl AvailabilityView {
+    fn of(availability: Availability, layout: &Layout) -> Self {
         match availability {
-            Availability::Grid(units) => AvailabilityView::Grid {
-                units: units
+            Availability::Grid(states) => {
+                let units: Vec<UnitView> = states
                     .into_iter()
-                    .map(|(id, state)| UnitView {
-                        id,
+                    .map(|(unit, state)| UnitView {
+                        id: unit.id,
                         state: match state {
                             UnitState::Available => "available",
                             UnitState::Held => "held",
                             UnitState::Booked => "booked",
                         },
+                        category: unit.category,
+                    })
+                    .collect();
+                let categories = layout
+                    .categories()
+                    .iter()
+                    .map(|category| CategoryView {
+                        id: category.id.clone(),
+                        name: category.name.clone(),
+                        price_cents: category.price_cents,
+                        available: units
+                            .iter()
+                            .filter(|u| {
+                                u.state == "available"
+                                    && u.category.as_deref() == Some(category.id.as_str())
+                            })
+                            .count() as u32,
+                    })
+                    .collect();
+                AvailabilityView::Grid { units, categories }
+            }
+            // Stocks come in the layout's order of tiers (one stock and no
+            // tiers on a single-tier layout).
+            Availability::Open(stocks) => AvailabilityView::Open {
+                capacity: stocks.iter().map(|(stock, _)| stock.capacity).sum(),
+                remaining: stocks.iter().map(|(_, left)| left).sum(),
+                tiers: layout
+                    .tiers()
+                    .iter()
+                    .zip(&stocks)
+                    .map(|(tier, (_, remaining))| TierView {
+                        id: tier.id.clone(),
+                        name: tier.name.clone(),
+                        capacity: tier.capacity,
+                        remaining: *remaining,
+                        price_cents: tier.price_cents,
                     })
                     .collect(),
-            },
-            Availability::Open {
-                capacity,
-                remaining,
-            } => AvailabilityView::Open {
-                capacity,
-                remaining,
             },
         }
     }
@@ -169,7 +224,7 @@ pub async fn availability(
 ) -> Result<Json<AvailabilityView>, ApiError> {
     let event = visible_event(&app, &caller, &id).await?;
     let availability = app.store.availability(&event, app.clock.now()).await?;
-    Ok(Json(availability.into()))
+    Ok(Json(AvailabilityView::of(availability, &event.layout)))
 }
 
 async fn visible_event(

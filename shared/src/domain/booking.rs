@@ -55,11 +55,31 @@ impl BookingSource {
     }
 }
 
-/// Capacity taken from one open-mode inventory shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Capacity taken from one open-mode inventory shard (of a tier's shards,
+/// on a tiered event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     pub shard: u32,
     pub quantity: u32,
+}
+
+/// Places of one tier a hold on a tiered event asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierRequest {
+    pub tier: String,
+    pub quantity: u32,
+}
+
+/// Places of one tier a booking holds, at the tier's price of one place
+/// when it was held (the layout is frozen from then on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TierItem {
+    pub tier: String,
+    pub quantity: u32,
+    pub price_cents: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,6 +91,9 @@ pub struct Booking {
     /// Grid events: the units, each held or sold whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<String>>,
+    /// Tiered open events: the places per tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<TierItem>>,
     /// Units (grid) or places (open) in this booking.
     pub quantity: u32,
     pub amount_cents: i64,
@@ -203,6 +226,7 @@ impl Booking {
             user_id: "u".into(),
             status: BookingStatus::Held,
             units: None,
+            items: None,
             quantity: 1,
             amount_cents: 100,
             fee_cents: 0,

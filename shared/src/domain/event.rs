@@ -44,13 +44,42 @@ impl EventStatus {
     }
 }
 
-/// A table or reserved seat, held and sold whole.
+/// A table or reserved seat, held and sold whole. Priced by its own
+/// `price_cents` or by its `category`, never both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unit {
     pub id: String,
     pub label: String,
     pub seats: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<i64>,
+    /// The id of one of the layout's `categories`; the price comes from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<String>,
+}
+
+/// A price category of a grid (`Standard`, `Deluxe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+}
+
+/// A ticket type of an open event (`General`, `VIP`), with its own
+/// capacity and inventory shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub id: String,
+    pub name: String,
+    pub capacity: u32,
     pub price_cents: i64,
 }
 
@@ -58,9 +87,106 @@ pub struct Unit {
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Layout {
     /// Named units (tables, reserved seats), each held and sold whole.
-    Grid { units: Vec<Unit> },
-    /// General admission: buyers ask for a quantity.
-    Open { capacity: u32, price_cents: i64 },
+    Grid {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        categories: Vec<Category>,
+        units: Vec<Unit>,
+    },
+    /// General admission: buyers ask for a quantity, of one kind
+    /// (`capacity` and `price_cents`) or per tier (`tiers`), never both.
+    Open {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        capacity: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        price_cents: Option<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tiers: Vec<Tier>,
+    },
+}
+
+/// Places of one kind of an open event, kept in their own shards: the
+/// whole capacity of a single-tier layout (`tier: None`, the keys it always
+/// had), or one tier's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stock {
+    pub tier: Option<String>,
+    pub capacity: u32,
+    pub price_cents: i64,
+    pub shards: u32,
+}
+
+impl Layout {
+    /// A grid's price categories (none for an open layout).
+    pub fn categories(&self) -> &[Category] {
+        match self {
+            Layout::Grid { categories, .. } => categories,
+            Layout::Open { .. } => &[],
+        }
+    }
+
+    /// An open layout's tiers (none for a grid or a single-tier layout).
+    pub fn tiers(&self) -> &[Tier] {
+        match self {
+            Layout::Open { tiers, .. } => tiers,
+            Layout::Grid { .. } => &[],
+        }
+    }
+
+    /// The price of a unit of this layout: its category's, or its own.
+    pub fn unit_price(&self, unit: &Unit) -> i64 {
+        unit.category
+            .as_ref()
+            .and_then(|id| self.categories().iter().find(|c| &c.id == id))
+            .map(|c| c.price_cents)
+            .or(unit.price_cents)
+            .unwrap_or(0)
+    }
+
+    /// Whether holds name tiers (`items`) rather than a bare quantity.
+    pub fn is_tiered(&self) -> bool {
+        matches!(self, Layout::Open { tiers, .. } if !tiers.is_empty())
+    }
+
+    /// The stocks of an open layout (none for a grid); `single_shards` is
+    /// the stored shard count of a single-tier layout.
+    pub fn stocks(&self, single_shards: u32) -> Vec<Stock> {
+        match self {
+            Layout::Grid { .. } => Vec::new(),
+            Layout::Open { tiers, .. } if !tiers.is_empty() => tiers
+                .iter()
+                .map(|t| Stock {
+                    tier: Some(t.id.clone()),
+                    capacity: t.capacity,
+                    price_cents: t.price_cents,
+                    shards: shard_count(t.capacity),
+                })
+                .collect(),
+            Layout::Open {
+                capacity,
+                price_cents,
+                ..
+            } => vec![Stock {
+                tier: None,
+                capacity: capacity.unwrap_or(0),
+                price_cents: price_cents.unwrap_or(0),
+                shards: single_shards,
+            }],
+        }
+    }
+}
+
+impl Event {
+    /// The open event's stocks, each with its shard count.
+    pub fn stocks(&self) -> Vec<Stock> {
+        self.layout.stocks(self.shard_count)
+    }
+
+    /// The stock of `tier` (`None`: the single-tier layout's).
+    pub fn stock(&self, tier: Option<&str>) -> Option<Stock> {
+        self.stocks()
+            .into_iter()
+            .find(|stock| stock.tier.as_deref() == tier)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -154,10 +280,14 @@ pub fn new_id() -> String {
 /// Open layouts keep their capacity in `shard_count(capacity)` inventory
 /// shards; grid layouts keep their state in unit items instead.
 pub fn shards_for(layout: &Layout) -> u32 {
-    match layout {
-        Layout::Grid { .. } => 0,
-        Layout::Open { capacity, .. } => shard_count(*capacity),
-    }
+    layout
+        .stocks(0)
+        .iter()
+        .map(|stock| match stock.tier {
+            Some(_) => stock.shards,
+            None => shard_count(stock.capacity),
+        })
+        .sum()
 }
 
 /// Why an event change was refused.
@@ -174,6 +304,9 @@ pub enum EventError {
     /// The event cannot go on sale at the time asked for.
     #[error("cannot schedule: {0:?}")]
     CannotSchedule(FieldError),
+    /// Some grid unit has no one price (none, two, or an unknown category).
+    #[error("units without one price: {0:?}")]
+    Unpriced(Vec<FieldError>),
     /// Some booking it allows could not be charged through Stripe.
     #[error("amounts Stripe cannot charge: {0:?}")]
     Unchargeable(Vec<FieldError>),
@@ -199,6 +332,12 @@ impl From<EventError> for ApiError {
                 format!("{}: {}", error.field, error.message),
             )
             .with_errors(vec![error]),
+            EventError::Unpriced(errors) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNIT_PRICE_INVALID",
+                "every unit takes its price from its category or has one of its own, not both",
+            )
+            .with_errors(errors),
             EventError::Unchargeable(errors) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "AMOUNT_OUT_OF_RANGE",
@@ -566,16 +705,33 @@ pub fn audit_view(event: &Event) -> Map<String, Value> {
 
 fn layout_summary(layout: &Layout) -> Value {
     match layout {
-        Layout::Grid { units } => json!({
+        Layout::Grid { categories, units } => json!({
             "mode": "grid",
             "units": units.len(),
             "seats": units.iter().map(|u| u64::from(u.seats)).sum::<u64>(),
-            "price_cents": units.iter().map(|u| u.price_cents).sum::<i64>(),
+            "price_cents": units.iter().map(|u| layout.unit_price(u)).sum::<i64>(),
+            "categories": categories,
         }),
-        Layout::Open {
-            capacity,
-            price_cents,
-        } => json!({ "mode": "open", "capacity": capacity, "price_cents": price_cents }),
+        Layout::Open { .. } => {
+            let stocks = layout.stocks(0);
+            let mut summary = json!({
+                "mode": "open",
+                "capacity": stocks.iter().map(|s| u64::from(s.capacity)).sum::<u64>(),
+            });
+            if layout.is_tiered() {
+                summary["tiers"] = json!(
+                    stocks
+                        .iter()
+                        .map(|s| json!({
+                            "id": s.tier, "capacity": s.capacity, "price_cents": s.price_cents,
+                        }))
+                        .collect::<Vec<_>>()
+                );
+            } else {
+                summary["price_cents"] = json!(stocks.first().map_or(0, |s| s.price_cents));
+            }
+            summary
+        }
     }
 }
 
@@ -591,6 +747,9 @@ pub const UNIT_ID_MAX_CHARS: usize = 20;
 pub const UNIT_LABEL_MAX_CHARS: usize = 100;
 pub const MAX_SEATS_PER_UNIT: u32 = 100;
 pub const MAX_CAPACITY: u32 = 1_000_000;
+/// Categories of a grid, tiers of an open event.
+pub const MAX_KINDS: usize = 20;
+pub const KIND_NAME_MAX_CHARS: usize = 100;
 pub const MAX_PRICE_CENTS: i64 = 100_000_000;
 /// The layout is stored as JSON inside the event item, which DynamoDB caps
 /// at 400 KB with everything else the event holds.
@@ -696,6 +855,10 @@ fn validated(event: Event, starts_after: Option<OffsetDateTime>) -> Result<Event
     if !problems.0.is_empty() {
         return Err(EventError::Invalid(problems.0));
     }
+    let unpriced = unpriced(&layout);
+    if !unpriced.is_empty() {
+        return Err(EventError::Unpriced(unpriced));
+    }
     let unchargeable = unchargeable(&layout, &event.currency, event.max_per_booking);
     if !unchargeable.is_empty() {
         return Err(EventError::Unchargeable(unchargeable));
@@ -710,6 +873,31 @@ fn validated(event: Event, starts_after: Option<OffsetDateTime>) -> Result<Event
         layout,
         ..event
     })
+}
+
+/// Units of a grid without one price: priced twice (a category and a
+/// price of their own), by a category the layout does not have, or not
+/// at all.
+fn unpriced(layout: &Layout) -> Vec<FieldError> {
+    let Layout::Grid { categories, units } = layout else {
+        return Vec::new();
+    };
+    let mut problems = Problems::default();
+    for (i, unit) in units.iter().enumerate() {
+        let field = |name: &str| format!("layout.units[{i}].{name}");
+        match (&unit.category, unit.price_cents) {
+            (Some(_), Some(_)) => problems.add(
+                field("price_cents"),
+                "a unit with a category takes its price from it; send one of the two",
+            ),
+            (Some(id), None) if !categories.iter().any(|c| &c.id == id) => {
+                problems.add(field("category"), "names no category of the layout");
+            }
+            (None, None) => problems.add(field("price_cents"), "send price_cents or category"),
+            _ => {}
+        }
+    }
+    problems.0
 }
 
 /// Bookings of a valid layout that Stripe could not charge: the dearest one
@@ -728,26 +916,43 @@ fn unchargeable(layout: &Layout, currency: &str, max_per_booking: u32) -> Vec<Fi
         )
     };
     let most = match layout {
-        Layout::Grid { units } => {
+        Layout::Grid { units, .. } => {
             for (i, unit) in units.iter().enumerate() {
-                if too_little(unit.price_cents) {
+                let price = layout.unit_price(unit);
+                if too_little(price) {
+                    let priced_by = match unit.category {
+                        Some(_) => "category",
+                        None => "price_cents",
+                    };
                     problems.add(
-                        format!("layout.units[{i}].price_cents"),
-                        below_minimum(unit.price_cents),
+                        format!("layout.units[{i}].{priced_by}"),
+                        below_minimum(price),
                     );
                 }
             }
-            let mut prices: Vec<i64> = units.iter().map(|u| u.price_cents).collect();
+            let mut prices: Vec<i64> = units.iter().map(|u| layout.unit_price(u)).collect();
             prices.sort_unstable_by(|a, b| b.cmp(a));
             let dearest: i64 = prices.iter().take(max_per_booking as usize).sum();
             (dearest > STRIPE_MAX_AMOUNT).then_some(("layout.units", dearest))
         }
-        Layout::Open { price_cents, .. } => {
-            if too_little(*price_cents) {
-                problems.add("layout.price_cents", below_minimum(*price_cents));
+        Layout::Open { tiers, .. } => {
+            let field = |i: usize| match tiers.is_empty() {
+                true => "layout.price_cents".to_owned(),
+                false => format!("layout.tiers[{i}].price_cents"),
+            };
+            let stocks = layout.stocks(0);
+            for (i, stock) in stocks.iter().enumerate() {
+                if too_little(stock.price_cents) {
+                    problems.add(field(i), below_minimum(stock.price_cents));
+                }
             }
-            let dearest = price_cents * i64::from(max_per_booking);
-            (dearest > STRIPE_MAX_AMOUNT).then_some(("layout.price_cents", dearest))
+            let dearest = stocks.iter().map(|s| s.price_cents).max().unwrap_or(0)
+                * i64::from(max_per_booking);
+            let field = match tiers.is_empty() {
+                true => "layout.price_cents",
+                false => "layout.tiers",
+            };
+            (dearest > STRIPE_MAX_AMOUNT).then_some((field, dearest))
         }
     };
     if let Some((field, dearest)) = most {
@@ -782,67 +987,165 @@ fn tags(problems: &mut Problems, raw: &[String]) -> Vec<String> {
 }
 
 fn layout(problems: &mut Problems, layout: Layout) -> Layout {
-    match layout {
-        Layout::Grid { units } => {
-            if units.is_empty() || units.len() > MAX_UNITS {
-                problems.add("layout.units", format!("must hold 1 to {MAX_UNITS} units"));
-            }
-            let mut first_index = HashMap::new();
-            let units = units
-                .into_iter()
-                .enumerate()
-                .map(|(i, unit)| {
-                    let field = |name: &str| format!("layout.units[{i}].{name}");
-                    let id_ok = (1..=UNIT_ID_MAX_CHARS).contains(&unit.id.len())
-                        && unit
-                            .id
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
-                    if !id_ok {
-                        problems.add(
-                            field("id"),
-                            format!("must be 1 to {UNIT_ID_MAX_CHARS} of A-Z a-z 0-9 _ -"),
-                        );
-                    } else {
-                        match first_index.entry(unit.id.clone()) {
-                            Entry::Occupied(first) => problems.add(
-                                field("id"),
-                                format!("duplicates layout.units[{}].id", first.get()),
-                            ),
-                            Entry::Vacant(slot) => {
-                                slot.insert(i);
-                            }
-                        }
-                    }
-                    let label = problems.text(&field("label"), &unit.label, UNIT_LABEL_MAX_CHARS);
-                    if !(1..=MAX_SEATS_PER_UNIT).contains(&unit.seats) {
-                        problems.add(field("seats"), format!("must be 1 to {MAX_SEATS_PER_UNIT}"));
-                    }
-                    problems.price(field("price_cents"), unit.price_cents);
-                    Unit { label, ..unit }
-                })
-                .collect();
-            let layout = Layout::Grid { units };
-            let bytes = serde_json::to_vec(&layout).map_or(usize::MAX, |json| json.len());
-            if bytes > LAYOUT_MAX_BYTES {
-                problems.add(
-                    "layout",
-                    format!("is {bytes} bytes as JSON; at most {LAYOUT_MAX_BYTES} are stored"),
-                );
-            }
-            layout
-        }
+    let layout = match layout {
+        Layout::Grid { categories, units } => grid(problems, categories, units),
         Layout::Open {
             capacity,
             price_cents,
-        } => {
-            if !(1..=MAX_CAPACITY).contains(&capacity) {
-                problems.add("layout.capacity", format!("must be 1 to {MAX_CAPACITY}"));
+            tiers,
+        } => open(problems, capacity, price_cents, tiers),
+    };
+    let bytes = serde_json::to_vec(&layout).map_or(usize::MAX, |json| json.len());
+    if bytes > LAYOUT_MAX_BYTES {
+        problems.add(
+            "layout",
+            format!("is {bytes} bytes as JSON; at most {LAYOUT_MAX_BYTES} are stored"),
+        );
+    }
+    layout
+}
+
+fn grid(problems: &mut Problems, categories: Vec<Category>, units: Vec<Unit>) -> Layout {
+    if categories.len() > MAX_KINDS {
+        problems.add(
+            "layout.categories",
+            format!("at most {MAX_KINDS} categories"),
+        );
+    }
+    let mut category_ids = Ids::default();
+    let categories: Vec<Category> = categories
+        .into_iter()
+        .enumerate()
+        .map(|(i, category)| {
+            let field = |name: &str| format!("layout.categories[{i}].{name}");
+            category_ids.check(problems, "layout.categories", i, &category.id);
+            let name = problems.text(&field("name"), &category.name, KIND_NAME_MAX_CHARS);
+            problems.price(field("price_cents"), category.price_cents);
+            Category { name, ..category }
+        })
+        .collect();
+    if units.is_empty() || units.len() > MAX_UNITS {
+        problems.add("layout.units", format!("must hold 1 to {MAX_UNITS} units"));
+    }
+    let mut unit_ids = Ids::default();
+    let units = units
+        .into_iter()
+        .enumerate()
+        .map(|(i, unit)| {
+            let field = |name: &str| format!("layout.units[{i}].{name}");
+            unit_ids.check(problems, "layout.units", i, &unit.id);
+            let label = problems.text(&field("label"), &unit.label, UNIT_LABEL_MAX_CHARS);
+            if !(1..=MAX_SEATS_PER_UNIT).contains(&unit.seats) {
+                problems.add(field("seats"), format!("must be 1 to {MAX_SEATS_PER_UNIT}"));
             }
-            problems.price("layout.price_cents".into(), price_cents);
-            Layout::Open {
-                capacity,
-                price_cents,
+            if let Some(cents) = unit.price_cents {
+                problems.price(field("price_cents"), cents);
+            }
+            let section = unit
+                .section
+                .as_deref()
+                .map(|s| problems.text(&field("section"), s, KIND_NAME_MAX_CHARS));
+            let row = unit
+                .row
+                .as_deref()
+                .map(|r| problems.text(&field("row"), r, KIND_NAME_MAX_CHARS));
+            Unit {
+                label,
+                section,
+                row,
+                ..unit
+            }
+        })
+        .collect();
+    Layout::Grid { categories, units }
+}
+
+fn open(
+    problems: &mut Problems,
+    capacity: Option<u32>,
+    price_cents: Option<i64>,
+    tiers: Vec<Tier>,
+) -> Layout {
+    if tiers.is_empty() {
+        match capacity {
+            Some(capacity) if (1..=MAX_CAPACITY).contains(&capacity) => {}
+            _ => problems.add("layout.capacity", format!("must be 1 to {MAX_CAPACITY}")),
+        }
+        match price_cents {
+            Some(cents) => problems.price("layout.price_cents".into(), cents),
+            None => problems.add("layout.price_cents", "is required without tiers"),
+        }
+        return Layout::Open {
+            capacity,
+            price_cents,
+            tiers,
+        };
+    }
+    for (field, present) in [
+        ("layout.capacity", capacity.is_some()),
+        ("layout.price_cents", price_cents.is_some()),
+    ] {
+        if present {
+            problems.add(field, "each tier has its own; send tiers or this, not both");
+        }
+    }
+    if tiers.len() > MAX_KINDS {
+        problems.add("layout.tiers", format!("at most {MAX_KINDS} tiers"));
+    }
+    let mut ids = Ids::default();
+    let tiers: Vec<Tier> = tiers
+        .into_iter()
+        .enumerate()
+        .map(|(i, tier)| {
+            let field = |name: &str| format!("layout.tiers[{i}].{name}");
+            ids.check(problems, "layout.tiers", i, &tier.id);
+            let name = problems.text(&field("name"), &tier.name, KIND_NAME_MAX_CHARS);
+            if !(1..=MAX_CAPACITY).contains(&tier.capacity) {
+                problems.add(field("capacity"), format!("must be 1 to {MAX_CAPACITY}"));
+            }
+            problems.price(field("price_cents"), tier.price_cents);
+            Tier { name, ..tier }
+        })
+        .collect();
+    let total: u64 = tiers.iter().map(|t| u64::from(t.capacity)).sum();
+    if total > u64::from(MAX_CAPACITY) {
+        problems.add(
+            "layout.tiers",
+            format!("hold at most {MAX_CAPACITY} places together"),
+        );
+    }
+    Layout::Open {
+        capacity,
+        price_cents,
+        tiers,
+    }
+}
+
+/// Ids of units, categories or tiers: the characters keys allow, each once.
+#[derive(Default)]
+struct Ids(HashMap<String, usize>);
+
+impl Ids {
+    /// Checks the id at `index` of `list`.
+    fn check(&mut self, problems: &mut Problems, list: &str, index: usize, id: &str) {
+        let field = format!("{list}[{index}].id");
+        let ok = (1..=UNIT_ID_MAX_CHARS).contains(&id.len())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !ok {
+            problems.add(
+                &field,
+                format!("must be 1 to {UNIT_ID_MAX_CHARS} of A-Z a-z 0-9 _ -"),
+            );
+            return;
+        }
+        match self.0.entry(id.to_owned()) {
+            Entry::Occupied(first) => {
+                problems.add(&field, format!("duplicates {list}[{}].id", first.get()));
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(index);
             }
         }
     }
@@ -1236,6 +1539,140 @@ mod tests {
         );
     }
 
+    fn cinema() -> serde_json::Value {
+        json!({ "mode": "grid",
+            "categories": [ { "id": "standard", "name": "Standard", "price_cents": 1200 },
+                            { "id": "deluxe", "name": " Deluxe ", "price_cents": 2000 } ],
+            "units": [
+                { "id": "A1", "label": "A1", "seats": 1, "category": "deluxe", "section": "Stalls", "row": "A" },
+                { "id": "B1", "label": "B1", "seats": 1, "category": "standard", "row": "B" },
+                { "id": "X", "label": "Box", "seats": 4, "price_cents": 9000 } ] })
+    }
+
+    fn festival() -> serde_json::Value {
+        json!({ "mode": "open", "tiers": [
+            { "id": "ga", "name": "General", "capacity": 500, "price_cents": 2500 },
+            { "id": "vip", "name": "VIP", "capacity": 50, "price_cents": 9000 } ] })
+    }
+
+    fn unpriced(result: Result<Event, EventError>) -> Vec<String> {
+        match result {
+            Err(EventError::Unpriced(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected units without one price, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_unit_takes_its_price_from_its_category_or_its_own() {
+        let event = new_event(with("layout", cinema())).unwrap();
+        let Layout::Grid { categories, units } = &event.layout else {
+            panic!("not a grid");
+        };
+        assert_eq!(categories[1].name, "Deluxe");
+        let prices: Vec<i64> = units.iter().map(|u| event.layout.unit_price(u)).collect();
+        assert_eq!(prices, [2000, 1200, 9000]);
+    }
+
+    #[test]
+    fn a_unit_with_a_category_and_a_price_or_neither_or_an_unknown_category_is_unpriced() {
+        let mut layout = cinema();
+        layout["units"][0]["price_cents"] = json!(100);
+        layout["units"][1]["category"] = json!("balcony");
+        layout["units"][2]
+            .as_object_mut()
+            .unwrap()
+            .remove("price_cents");
+        assert_eq!(
+            unpriced(new_event(with("layout", layout))),
+            [
+                "layout.units[0].price_cents",
+                "layout.units[1].category",
+                "layout.units[2].price_cents"
+            ]
+        );
+    }
+
+    #[test]
+    fn categories_are_checked_one_by_one() {
+        let mut layout = cinema();
+        layout["categories"][1]["id"] = json!("standard");
+        layout["categories"][0]["price_cents"] = json!(-1);
+        layout["categories"][0]["name"] = json!("");
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            [
+                "layout.categories[0].name",
+                "layout.categories[0].price_cents",
+                "layout.categories[1].id"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_tier_gets_its_own_shards_and_the_single_shape_is_one_stock() {
+        let event = new_event(with("layout", festival())).unwrap();
+        let stocks = event.stocks();
+        let shards: Vec<(Option<&str>, u32)> = stocks
+            .iter()
+            .map(|s| (s.tier.as_deref(), s.shards))
+            .collect();
+        assert_eq!(shards, [(Some("ga"), 50), (Some("vip"), 5)]);
+        assert!(event.layout.is_tiered());
+        let single = new_event(body()).unwrap();
+        assert_eq!(single.stocks().len(), 1);
+        assert_eq!(single.stocks()[0].tier, None);
+        assert_eq!(single.stocks()[0].shards, shard_count(120));
+    }
+
+    #[test]
+    fn tiers_are_checked_one_by_one_and_exclude_a_single_capacity() {
+        let mut layout = festival();
+        layout["price_cents"] = json!(100);
+        layout["tiers"][0]["capacity"] = json!(0);
+        layout["tiers"][1]["id"] = json!("ga");
+        assert_eq!(
+            problems(new_event(with("layout", layout))),
+            [
+                "layout.price_cents",
+                "layout.tiers[0].capacity",
+                "layout.tiers[1].id"
+            ]
+        );
+        let empty = json!({ "mode": "open" });
+        assert_eq!(
+            problems(new_event(with("layout", empty))),
+            ["layout.capacity", "layout.price_cents"]
+        );
+    }
+
+    #[test]
+    fn the_dearest_tier_bounds_what_one_booking_may_cost() {
+        let mut layout = festival();
+        layout["tiers"][1]["price_cents"] = json!(10_000_000);
+        let mut body = with("layout", layout);
+        body["max_per_booking"] = json!(10);
+        assert_eq!(unchargeable(new_event(body)), ["layout.tiers"]);
+    }
+
+    #[test]
+    fn once_sales_started_categories_tiers_and_their_prices_are_frozen() {
+        for (layout, change) in [
+            (cinema(), "/categories/0/price_cents"),
+            (festival(), "/tiers/1/price_cents"),
+            (festival(), "/tiers/0/capacity"),
+        ] {
+            let mut event = new_event(with("layout", layout.clone())).unwrap();
+            event.sales_started = true;
+            let mut changed = layout;
+            *changed.pointer_mut(change).unwrap() = json!(1500);
+            assert_eq!(
+                patch(&event, json!({ "layout": changed }), NOW),
+                Err(EventError::LayoutLocked),
+                "{change}"
+            );
+        }
+    }
+
     #[test]
     fn a_cancelled_event_is_not_edited() {
         let event = new_event(body())
@@ -1391,14 +1828,15 @@ mod tests {
             r#"{"mode":"grid","units":[{"id":"T1","label":"Table 1","seats":8,"price_cents":40000}]}"#,
         )
         .unwrap();
-        assert!(matches!(grid, Layout::Grid { ref units } if units[0].seats == 8));
+        assert!(matches!(grid, Layout::Grid { ref units, .. } if units[0].seats == 8));
         let open: Layout =
             serde_json::from_str(r#"{"mode":"open","capacity":500,"price_cents":2500}"#).unwrap();
         assert_eq!(
             open,
             Layout::Open {
-                capacity: 500,
-                price_cents: 2500
+                capacity: Some(500),
+                price_cents: Some(2500),
+                tiers: Vec::new(),
             }
         );
     }

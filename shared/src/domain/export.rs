@@ -5,8 +5,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::booking::{Booking, BookingSource, BookingStatus};
+use super::booking::{Booking, BookingSource, BookingStatus, TierItem};
 use super::event::Event;
+use super::kinds::{Kinds, Line};
 use super::refund::RefundStatus;
 use super::ticket::tickets_for;
 use super::user::User;
@@ -25,6 +26,12 @@ pub struct ExportRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<String>>,
     pub quantity: u32,
+    /// Tiered open events: the places per tier, as on the booking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<TierItem>>,
+    /// Grids with price categories: the units per category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<CategoryItem>>,
     pub amount_cents: i64,
     pub fee_cents: i64,
     pub currency: String,
@@ -42,9 +49,23 @@ pub struct ExportRow {
     pub created_at: OffsetDateTime,
 }
 
+/// Units of one price category in a booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CategoryItem {
+    pub category: String,
+    pub quantity: u32,
+    pub price_cents: i64,
+}
+
 /// The row of a booking; `account` is the user who booked online (walk-ins
-/// carry their buyer on the booking).
-pub fn row(booking: &Booking, checked_in: u32, event: &Event, account: Option<&User>) -> ExportRow {
+/// carry their buyer on the booking); `kinds` are the event's.
+pub fn row(
+    booking: &Booking,
+    checked_in: u32,
+    event: &Event,
+    kinds: &Kinds,
+    account: Option<&User>,
+) -> ExportRow {
     let (holder_name, holder_email) = match booking.source {
         BookingSource::WalkIn => (
             booking.holder_name.clone().unwrap_or_default(),
@@ -67,6 +88,8 @@ pub fn row(booking: &Booking, checked_in: u32, event: &Event, account: Option<&U
         holder_email,
         units: booking.units.clone(),
         quantity: booking.quantity,
+        items: booking.items.clone(),
+        categories: categories(kinds, booking),
         amount_cents: booking.amount_cents,
         fee_cents: booking.fee_cents,
         currency: booking.currency.clone(),
@@ -78,8 +101,33 @@ pub fn row(booking: &Booking, checked_in: u32, event: &Event, account: Option<&U
     }
 }
 
+/// The booking's units per category, on a grid that has categories.
+fn categories(kinds: &Kinds, booking: &Booking) -> Option<Vec<CategoryItem>> {
+    if !kinds.by_category() {
+        return None;
+    }
+    let lines = kinds.lines(booking);
+    (!lines.is_empty()).then(|| {
+        lines
+            .into_iter()
+            .map(
+                |Line {
+                     kind,
+                     quantity,
+                     price_cents,
+                     ..
+                 }| CategoryItem {
+                    category: kind,
+                    quantity,
+                    price_cents,
+                },
+            )
+            .collect()
+    })
+}
+
 /// The header row of the CSV and XLSX files.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 17] = [
     "booking_id",
     "status",
     "source",
@@ -95,6 +143,9 @@ pub const COLUMNS: [&str; 15] = [
     "tickets",
     "checked_in",
     "created_at",
+    // New columns go last, so files read by position keep their meaning.
+    "items",
+    "categories",
 ];
 
 /// A cell of a file, typed so spreadsheets sort and sum it.
@@ -107,7 +158,7 @@ pub enum Cell {
 
 impl ExportRow {
     /// The row's cells in `COLUMNS` order.
-    pub fn cells(&self) -> [Cell; 15] {
+    pub fn cells(&self) -> [Cell; 17] {
         let text = |s: &str| Cell::Text(s.to_owned());
         let optional = |n: Option<i64>| n.map_or(Cell::Text(String::new()), Cell::Number);
         [
@@ -130,8 +181,25 @@ impl ExportRow {
             Cell::Number(self.tickets.into()),
             Cell::Number(self.checked_in.into()),
             Cell::Time(self.created_at),
+            text(&counts(
+                self.items.iter().flatten().map(|i| (&i.tier, i.quantity)),
+            )),
+            text(&counts(
+                self.categories
+                    .iter()
+                    .flatten()
+                    .map(|c| (&c.category, c.quantity)),
+            )),
         ]
     }
+}
+
+/// `ga:2 vip:1`: one cell of how many of each tier or category.
+fn counts<'a>(counts: impl Iterator<Item = (&'a String, u32)>) -> String {
+    counts
+        .map(|(kind, quantity)| format!("{kind}:{quantity}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab
@@ -223,7 +291,13 @@ mod tests {
 
     #[test]
     fn an_online_booking_is_held_by_its_account() {
-        let row = row(&confirmed(2), 1, &open(), Some(&account()));
+        let row = row(
+            &confirmed(2),
+            1,
+            &open(),
+            &Kinds::of(&open()),
+            Some(&account()),
+        );
         assert_eq!(row.holder_name, "Ana");
         assert_eq!(row.holder_email.as_deref(), Some("ana@example.com"));
         assert_eq!((row.tickets, row.checked_in), (2, 1));
@@ -236,19 +310,25 @@ mod tests {
             holder_name: Some("Bo".into()),
             ..confirmed(1)
         };
-        let row = row(&booking, 0, &open(), Some(&account()));
+        let row = row(&booking, 0, &open(), &Kinds::of(&open()), Some(&account()));
         assert_eq!(row.holder_name, "Bo");
         assert_eq!(row.holder_email, None);
     }
 
     #[test]
     fn only_a_confirmed_booking_carries_tickets() {
-        assert_eq!(row(&Booking::example(), 0, &open(), None).tickets, 0);
+        assert_eq!(
+            row(&Booking::example(), 0, &open(), &Kinds::of(&open()), None).tickets,
+            0
+        );
         let refunded = Booking {
             status: BookingStatus::Refunded,
             ..confirmed(3)
         };
-        assert_eq!(row(&refunded, 0, &open(), None).tickets, 0);
+        assert_eq!(
+            row(&refunded, 0, &open(), &Kinds::of(&open()), None).tickets,
+            0
+        );
     }
 
     #[test]
@@ -259,7 +339,46 @@ mod tests {
             units: Some(vec!["T1".into()]),
             ..confirmed(1)
         };
-        assert_eq!(row(&booking, 0, &grid, None).tickets, 8);
+        assert_eq!(row(&booking, 0, &grid, &Kinds::of(&grid), None).tickets, 8);
+    }
+
+    #[test]
+    fn a_row_names_the_tiers_or_categories_booked_and_the_file_counts_them() {
+        let festival = event(json!({ "mode": "open", "tiers": [
+            { "id": "ga", "name": "General", "capacity": 500, "price_cents": 2500 },
+            { "id": "vip", "name": "VIP", "capacity": 50, "price_cents": 9000 } ] }));
+        let item = |tier: &str, quantity, price_cents| TierItem {
+            tier: tier.into(),
+            quantity,
+            price_cents,
+        };
+        let booking = Booking {
+            items: Some(vec![item("ga", 2, 2500), item("vip", 1, 9000)]),
+            ..confirmed(3)
+        };
+        let tiered = row(&booking, 0, &festival, &Kinds::of(&festival), None);
+        assert_eq!(tiered.categories, None);
+        assert_eq!(tiered.items.as_ref().map(Vec::len), Some(2));
+        let cells = tiered.cells();
+        assert_eq!(cells[15], Cell::Text("ga:2 vip:1".into()));
+        let cinema = event(json!({ "mode": "grid",
+            "categories": [ { "id": "deluxe", "name": "Deluxe", "price_cents": 2000 } ],
+            "units": [ { "id": "A1", "label": "A1", "seats": 1, "category": "deluxe" },
+                       { "id": "A2", "label": "A2", "seats": 1, "category": "deluxe" } ] }));
+        let booking = Booking {
+            units: Some(vec!["A1".into(), "A2".into()]),
+            ..confirmed(2)
+        };
+        let seated = row(&booking, 0, &cinema, &Kinds::of(&cinema), None);
+        assert_eq!(
+            seated.categories,
+            Some(vec![CategoryItem {
+                category: "deluxe".into(),
+                quantity: 2,
+                price_cents: 2000
+            }])
+        );
+        assert_eq!(seated.cells()[16], Cell::Text("deluxe:2".into()));
     }
 
     #[test]
@@ -278,7 +397,8 @@ mod tests {
             holder_name: Some("=HYPERLINK(\"x\"), \"Bo\"\nSmith".into()),
             ..confirmed(1)
         };
-        let csv = String::from_utf8(csv(&[row(&booking, 0, &open(), None)])).unwrap();
+        let csv = String::from_utf8(csv(&[row(&booking, 0, &open(), &Kinds::of(&open()), None)]))
+            .unwrap();
         let lines: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(lines[0], COLUMNS.join(","));
         assert!(

@@ -6,14 +6,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use time::{Duration, OffsetDateTime};
 
-use super::booking::{Allocation, Booking, BookingSource, BookingStatus};
-use super::event::{Event, EventStatus, Layout, shard_capacity, shard_group_count};
+use super::booking::{Allocation, Booking, BookingSource, BookingStatus, TierItem, TierRequest};
+use super::event::{Event, EventStatus, Layout, Stock, shard_capacity, shard_group_count};
 
-/// What a client asks for: named units (grid) or a quantity (open).
+/// What a client asks for: named units (grid), a quantity (open, one
+/// tier) or places per tier (open, tiered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Units(Vec<String>),
     Quantity(u32),
+    Items(Vec<TierRequest>),
 }
 
 /// Who the sale is for: an online hold that must be paid before it lapses,
@@ -27,7 +29,8 @@ pub enum Sale {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Take {
     Units(Vec<String>),
-    Quantity(u32),
+    /// Places from each stock, all in one transaction.
+    Places(Vec<(Stock, u32)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +75,22 @@ impl Plan {
             status,
             units: match &self.take {
                 Take::Units(ids) => Some(ids.clone()),
-                Take::Quantity(_) => None,
+                Take::Places(_) => None,
+            },
+            items: match &self.take {
+                Take::Places(places) if places.iter().any(|(stock, _)| stock.tier.is_some()) => {
+                    Some(
+                        places
+                            .iter()
+                            .map(|(stock, quantity)| TierItem {
+                                tier: stock.tier.clone().unwrap_or_default(),
+                                quantity: *quantity,
+                                price_cents: stock.price_cents,
+                            })
+                            .collect(),
+                    )
+                }
+                _ => None,
             },
             quantity: self.quantity,
             amount_cents: self.amount_cents,
@@ -107,6 +125,10 @@ pub enum PlanError {
     DuplicateUnits(Vec<String>),
     #[error("this event sells {0}")]
     WrongMode(&'static str),
+    #[error("unknown tiers: {}", .0.join(", "))]
+    UnknownTiers(Vec<String>),
+    #[error("tiers asked for twice: {}", .0.join(", "))]
+    DuplicateTiers(Vec<String>),
 }
 
 pub fn plan(
@@ -117,15 +139,10 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     check_on_sale(event, sale, now)?;
     let (take, quantity, amount_cents) = match (&event.layout, request) {
-        (Layout::Grid { units }, Request::Units(ids)) => {
-            let mut seen = BTreeSet::new();
-            let duplicates: BTreeSet<_> = ids
-                .iter()
-                .filter(|id| !seen.insert(id.as_str()))
-                .cloned()
-                .collect();
+        (Layout::Grid { units, .. }, Request::Units(ids)) => {
+            let duplicates = duplicates(ids.iter().map(String::as_str));
             if !duplicates.is_empty() {
-                return Err(PlanError::DuplicateUnits(duplicates.into_iter().collect()));
+                return Err(PlanError::DuplicateUnits(duplicates));
             }
             let unknown: Vec<_> = ids
                 .iter()
@@ -138,17 +155,40 @@ pub fn plan(
             let amount = units
                 .iter()
                 .filter(|u| ids.contains(&u.id))
-                .map(|u| u.price_cents)
+                .map(|u| event.layout.unit_price(u))
                 .sum();
             (Take::Units(ids.clone()), ids.len() as u32, amount)
         }
-        (Layout::Open { price_cents, .. }, Request::Quantity(n)) => {
-            (Take::Quantity(*n), *n, price_cents * i64::from(*n))
+        (Layout::Open { .. }, Request::Quantity(n)) if !event.layout.is_tiered() => {
+            let stock = event.stocks().remove(0);
+            let amount = stock.price_cents * i64::from(*n);
+            (Take::Places(vec![(stock, *n)]), *n, amount)
         }
-        (Layout::Grid { .. }, Request::Quantity(_)) => {
+        (Layout::Open { .. }, Request::Items(items)) if event.layout.is_tiered() => {
+            let places = tier_places(event, items)?;
+            if places.iter().any(|(_, n)| *n == 0) {
+                return Err(PlanError::Empty);
+            }
+            // max_per_booking counts every item; a sum past u32 is over it too.
+            let quantity = places
+                .iter()
+                .try_fold(0u32, |sum, (_, n)| sum.checked_add(*n))
+                .unwrap_or(u32::MAX);
+            let amount = places
+                .iter()
+                .map(|(stock, n)| stock.price_cents * i64::from(*n))
+                .sum();
+            (Take::Places(places), quantity, amount)
+        }
+        (Layout::Grid { .. }, _) => {
             return Err(PlanError::WrongMode("named units: send `units`"));
         }
-        (Layout::Open { .. }, Request::Units(_)) => {
+        (Layout::Open { .. }, _) if event.layout.is_tiered() => {
+            return Err(PlanError::WrongMode(
+                "tickets by tier: send `items` of `tier` and `quantity`",
+            ));
+        }
+        (Layout::Open { .. }, _) => {
             return Err(PlanError::WrongMode("a quantity: send `quantity`"));
         }
     };
@@ -170,6 +210,37 @@ pub fn plan(
             Sale::WalkIn => None,
         },
     })
+}
+
+/// Each item's stock, in the order asked; every tier known and named once.
+fn tier_places(event: &Event, items: &[TierRequest]) -> Result<Vec<(Stock, u32)>, PlanError> {
+    let duplicates = duplicates(items.iter().map(|item| item.tier.as_str()));
+    if !duplicates.is_empty() {
+        return Err(PlanError::DuplicateTiers(duplicates));
+    }
+    let (known, unknown): (Vec<_>, Vec<_>) = items
+        .iter()
+        .map(|item| (item, event.stock(Some(&item.tier))))
+        .partition(|(_, stock)| stock.is_some());
+    if !unknown.is_empty() {
+        return Err(PlanError::UnknownTiers(
+            unknown
+                .into_iter()
+                .map(|(item, _)| item.tier.clone())
+                .collect(),
+        ));
+    }
+    Ok(known
+        .into_iter()
+        .filter_map(|(item, stock)| Some((stock?, item.quantity)))
+        .collect())
+}
+
+/// The names given more than once, each once, sorted.
+fn duplicates<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let duplicates: BTreeSet<&str> = names.filter(|name| !seen.insert(*name)).collect();
+    duplicates.into_iter().map(str::to_owned).collect()
 }
 
 /// Online sales close when the event starts; the door sells until it ends.
@@ -284,7 +355,11 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
         .map(|i| &remaining[(start + i) % n])
         .find(|(_, left)| *left >= quantity)
     {
-        return Some(vec![Allocation { shard, quantity }]);
+        return Some(vec![Allocation {
+            tier: None,
+            shard,
+            quantity,
+        }]);
     }
     let mut by_size: Vec<_> = remaining
         .iter()
@@ -297,6 +372,7 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
     for (shard, left) in by_size {
         let take = left.min(needed);
         allocations.push(Allocation {
+            tier: None,
             shard,
             quantity: take,
         });
@@ -311,7 +387,7 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{Unit, shard_group};
+    use crate::domain::event::{Category, Tier, Unit, shard_group};
 
     #[test]
     fn untouched_shards_are_full_and_touched_ones_keep_what_is_left() {
@@ -402,9 +478,13 @@ mod tests {
             id: id.into(),
             label: id.into(),
             seats: 4,
-            price_cents: price,
+            price_cents: Some(price),
+            category: None,
+            section: None,
+            row: None,
         };
         event(Layout::Grid {
+            categories: Vec::new(),
             units: vec![
                 unit("T1", 1000),
                 unit("T2", 2500),
@@ -416,8 +496,9 @@ mod tests {
 
     fn open() -> Event {
         event(Layout::Open {
-            capacity: 100,
-            price_cents: 1250,
+            capacity: Some(100),
+            price_cents: Some(1250),
+            tiers: Vec::new(),
         })
     }
 
@@ -438,6 +519,134 @@ mod tests {
     fn an_open_hold_is_quantity_times_price() {
         let plan = plan(&open(), &Request::Quantity(3), HOLD, now()).unwrap();
         assert_eq!(plan.amount_cents, 3750);
+    }
+
+    fn festival() -> Event {
+        let tier = |id: &str, capacity, price_cents| Tier {
+            id: id.into(),
+            name: id.to_uppercase(),
+            capacity,
+            price_cents,
+        };
+        event(Layout::Open {
+            capacity: None,
+            price_cents: None,
+            tiers: vec![tier("ga", 500, 2500), tier("vip", 50, 9000)],
+        })
+    }
+
+    fn items(wanted: &[(&str, u32)]) -> Request {
+        Request::Items(
+            wanted
+                .iter()
+                .map(|(tier, quantity)| TierRequest {
+                    tier: (*tier).into(),
+                    quantity: *quantity,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_tiered_hold_is_priced_per_tier_and_takes_from_each_tiers_stock() {
+        let plan = plan(&festival(), &items(&[("ga", 2), ("vip", 1)]), HOLD, now()).unwrap();
+        assert_eq!(plan.amount_cents, 2 * 2500 + 9000);
+        assert_eq!(plan.quantity, 3);
+        let Take::Places(places) = &plan.take else {
+            panic!("not places");
+        };
+        let taken: Vec<(Option<&str>, u32)> = places
+            .iter()
+            .map(|(stock, n)| (stock.tier.as_deref(), *n))
+            .collect();
+        assert_eq!(taken, [(Some("ga"), 2), (Some("vip"), 1)]);
+        let booking = plan.booking("e", "u", None, now());
+        assert_eq!(
+            booking.items.unwrap()[1],
+            TierItem {
+                tier: "vip".into(),
+                quantity: 1,
+                price_cents: 9000,
+            }
+        );
+    }
+
+    #[test]
+    fn max_per_booking_counts_the_items_together() {
+        let mut event = festival();
+        event.max_per_booking = 4;
+        assert_eq!(
+            plan(&event, &items(&[("ga", 3), ("vip", 2)]), HOLD, now()),
+            Err(PlanError::OverMax { max: 4 })
+        );
+        assert!(plan(&event, &items(&[("ga", 2), ("vip", 2)]), HOLD, now()).is_ok());
+    }
+
+    #[test]
+    fn items_whose_sum_overflows_are_over_max_per_booking() {
+        assert_eq!(
+            plan(
+                &festival(),
+                &items(&[("ga", u32::MAX), ("vip", 2)]),
+                HOLD,
+                now()
+            ),
+            Err(PlanError::OverMax { max: 3 })
+        );
+    }
+
+    #[test]
+    fn tiers_must_be_known_named_once_and_each_asked_for() {
+        let event = festival();
+        assert_eq!(
+            plan(&event, &items(&[("ga", 1), ("pit", 1)]), HOLD, now()),
+            Err(PlanError::UnknownTiers(vec!["pit".into()]))
+        );
+        assert_eq!(
+            plan(&event, &items(&[("ga", 1), ("ga", 2)]), HOLD, now()),
+            Err(PlanError::DuplicateTiers(vec!["ga".into()]))
+        );
+        assert_eq!(
+            plan(&event, &items(&[("ga", 1), ("vip", 0)]), HOLD, now()),
+            Err(PlanError::Empty)
+        );
+        assert_eq!(
+            plan(&event, &items(&[]), HOLD, now()),
+            Err(PlanError::Empty)
+        );
+    }
+
+    #[test]
+    fn a_tiered_event_sells_by_items_and_a_single_tier_one_by_quantity() {
+        assert!(matches!(
+            plan(&festival(), &Request::Quantity(1), HOLD, now()),
+            Err(PlanError::WrongMode(_))
+        ));
+        assert!(matches!(
+            plan(&open(), &items(&[("ga", 1)]), HOLD, now()),
+            Err(PlanError::WrongMode(_))
+        ));
+    }
+
+    #[test]
+    fn a_grid_unit_is_priced_by_its_category() {
+        let mut event = grid();
+        let Layout::Grid {
+            categories,
+            units: layout_units,
+        } = &mut event.layout
+        else {
+            unreachable!()
+        };
+        categories.push(Category {
+            id: "deluxe".into(),
+            name: "Deluxe".into(),
+            price_cents: 7000,
+        });
+        layout_units[0].price_cents = None;
+        layout_units[0].category = Some("deluxe".into());
+        let plan = plan(&event, &units(&["T1", "T2"]), HOLD, now()).unwrap();
+        assert_eq!(plan.amount_cents, 7000 + 2500);
     }
 
     #[test]
@@ -547,6 +756,7 @@ mod tests {
         assert_eq!(
             allocate(&shards, 3, 0),
             Some(vec![Allocation {
+                tier: None,
                 shard: 1,
                 quantity: 3
             }])
@@ -554,6 +764,7 @@ mod tests {
         assert_eq!(
             allocate(&shards, 3, 2),
             Some(vec![Allocation {
+                tier: None,
                 shard: 2,
                 quantity: 3
             }])
@@ -567,10 +778,12 @@ mod tests {
             split,
             vec![
                 Allocation {
+                    tier: None,
                     shard: 1,
                     quantity: 3
                 },
                 Allocation {
+                    tier: None,
                     shard: 0,
                     quantity: 1
                 }

@@ -11,6 +11,7 @@ pub mod export;
 pub mod hold;
 pub mod id;
 pub mod image;
+pub mod kinds;
 pub mod payment;
 pub mod rate_limit;
 pub mod refund;

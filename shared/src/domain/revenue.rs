@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::booking::{Booking, BookingSource, BookingStatus};
+use super::kinds::Line;
 use super::refund::RefundStatus;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -93,6 +94,52 @@ impl Ledger {
     }
 }
 
+/// Sales of one price category or tier of an event: what its units or
+/// places brought in (`gross_cents`, of the paid bookings as above; refunds
+/// and fees belong to a booking, not to a category) and the tickets that
+/// stand (`seats`, of confirmed bookings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct KindTotals {
+    pub id: String,
+    pub gross_cents: i64,
+    pub seats: u64,
+}
+
+/// One event's totals per category or tier, in the layout's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByKind(pub Vec<KindTotals>);
+
+impl ByKind {
+    /// Every one of `ids` (the event's categories or tiers), none sold yet.
+    pub fn new<'a>(ids: impl Iterator<Item = &'a str>) -> Self {
+        ByKind(
+            ids.map(|id| KindTotals {
+                id: id.to_owned(),
+                gross_cents: 0,
+                seats: 0,
+            })
+            .collect(),
+        )
+    }
+
+    /// Adds the `lines` of `booking` (kinds::Kinds::lines).
+    pub fn add(&mut self, booking: &Booking, lines: &[Line]) {
+        if !was_paid(booking) {
+            return;
+        }
+        for line in lines {
+            // Every line names a kind of the layout, frozen since the sale.
+            let Some(totals) = self.0.iter_mut().find(|t| t.id == line.kind) else {
+                continue;
+            };
+            totals.gross_cents += line.cents();
+            if booking.status == BookingStatus::Confirmed {
+                totals.seats += u64::from(line.seats);
+            }
+        }
+    }
+}
+
 fn was_paid(booking: &Booking) -> bool {
     matches!(
         booking.status,
@@ -135,6 +182,47 @@ mod tests {
             quantity: 2,
             ..Booking::example()
         }
+    }
+
+    #[test]
+    fn each_kind_sums_what_its_lines_brought_in_and_the_seats_that_stand_even_none() {
+        let line = |kind: &str, quantity, price_cents| Line {
+            kind: kind.into(),
+            quantity,
+            seats: quantity,
+            price_cents,
+        };
+        let refunded = Booking {
+            status: BookingStatus::Refunded,
+            ..paid(2500, 0)
+        };
+        let mut by_kind = ByKind::new(["ga", "vip", "pit"].into_iter());
+        by_kind.add(
+            &paid(11500, 0),
+            &[line("ga", 1, 2500), line("vip", 1, 9000)],
+        );
+        by_kind.add(&refunded, &[line("ga", 1, 2500)]);
+        by_kind.add(&Booking::example(), &[line("vip", 5, 9000)]);
+        assert_eq!(
+            by_kind.0,
+            [
+                KindTotals {
+                    id: "ga".into(),
+                    gross_cents: 5000,
+                    seats: 1
+                },
+                KindTotals {
+                    id: "vip".into(),
+                    gross_cents: 9000,
+                    seats: 1
+                },
+                KindTotals {
+                    id: "pit".into(),
+                    gross_cents: 0,
+                    seats: 0
+                }
+            ]
+        );
     }
 
     fn totals(bookings: &[(Booking, u32)]) -> Totals {

@@ -24,6 +24,12 @@ pub struct Ticket {
     pub event_id: String,
     /// What the ticket admits to: `Table 1, seat 2`, or `Admission 3 of 4`.
     pub label: String,
+    /// Grid events: the id of the unit's price category, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Tiered open events: the id of the ticket's tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder_name: Option<String>,
     #[serde(
@@ -43,29 +49,49 @@ impl Ticket {
 /// The tickets a confirmed booking gets; the same list every time, so
 /// issuing them twice writes nothing new.
 pub fn tickets_for(booking: &Booking, event: &Event) -> Vec<Ticket> {
-    let labels: Vec<String> = match (&event.layout, &booking.units) {
-        (Layout::Grid { units }, Some(booked)) => booked
-            .iter()
-            .filter_map(|id| units.iter().find(|u| &u.id == id))
-            .flat_map(|unit| {
-                (1..=unit.seats).map(move |seat| match unit.seats {
-                    1 => unit.label.clone(),
-                    _ => format!("{}, seat {seat}", unit.label),
+    // (label, category, tier) of each ticket, in booking order.
+    let admissions: Vec<(String, Option<String>, Option<String>)> =
+        match (&event.layout, &booking.units, &booking.items) {
+            (Layout::Grid { units, .. }, Some(booked), _) => booked
+                .iter()
+                .filter_map(|id| units.iter().find(|u| &u.id == id))
+                .flat_map(|unit| {
+                    (1..=unit.seats).map(move |seat| {
+                        let label = match unit.seats {
+                            1 => unit.label.clone(),
+                            _ => format!("{}, seat {seat}", unit.label),
+                        };
+                        (label, unit.category.clone(), None)
+                    })
                 })
-            })
-            .collect(),
-        _ => (1..=booking.quantity)
-            .map(|n| format!("Admission {n} of {}", booking.quantity))
-            .collect(),
-    };
-    labels
+                .collect(),
+            (Layout::Open { tiers, .. }, _, Some(items)) => items
+                .iter()
+                .flat_map(|item| {
+                    let name = tiers
+                        .iter()
+                        .find(|t| t.id == item.tier)
+                        .map_or(item.tier.as_str(), |t| t.name.as_str());
+                    (1..=item.quantity).map(move |n| {
+                        let label = format!("{name} {n} of {}", item.quantity);
+                        (label, None, Some(item.tier.clone()))
+                    })
+                })
+                .collect(),
+            _ => (1..=booking.quantity)
+                .map(|n| (format!("Admission {n} of {}", booking.quantity), None, None))
+                .collect(),
+        };
+    admissions
         .into_iter()
         .enumerate()
-        .map(|(i, label)| Ticket {
+        .map(|(i, (label, category, tier))| Ticket {
             id: format!("{}-{}", booking.id, i + 1),
             booking_id: booking.id.clone(),
             event_id: booking.event_id.clone(),
             label,
+            category,
+            tier,
             holder_name: booking.holder_name.clone(),
             checked_in_at: None,
         })
@@ -158,6 +184,8 @@ mod tests {
             booking_id: "0190-abc".into(),
             event_id: "ev1".into(),
             label: "Admission 1 of 1".into(),
+            category: None,
+            tier: None,
             holder_name: None,
             checked_in_at: None,
         }
@@ -241,9 +269,13 @@ mod tests {
             id: id.into(),
             label: format!("Table {id}"),
             seats,
-            price_cents: 100,
+            price_cents: Some(100),
+            category: None,
+            section: None,
+            row: None,
         };
         let layout = Layout::Grid {
+            categories: Vec::new(),
             units: vec![unit("T1", 2), unit("T2", 1), unit("T3", 4)],
         };
         let tickets = tickets_for(&booking(Some(vec!["T1", "T2"]), 2), &event(layout));
@@ -255,8 +287,9 @@ mod tests {
     #[test]
     fn an_open_booking_gets_one_ticket_per_place() {
         let layout = Layout::Open {
-            capacity: 5,
-            price_cents: 1,
+            capacity: Some(5),
+            price_cents: Some(1),
+            tiers: Vec::new(),
         };
         let tickets = tickets_for(&booking(None, 3), &event(layout));
         assert_eq!(tickets.len(), 3);

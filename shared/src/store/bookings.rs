@@ -93,6 +93,12 @@ pub(super) fn booking_item(booking: &Booking) -> Item {
             AttributeValue::L(units.iter().map(s).collect()),
         );
     }
+    if let Some(items) = &booking.items {
+        item.insert(
+            "items".into(),
+            s(serde_json::to_string(items).unwrap_or_default()),
+        );
+    }
     if !booking.allocations.is_empty() {
         item.insert(
             "allocations".into(),
@@ -155,6 +161,13 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
             .get("units")
             .and_then(|v| v.as_l().ok())
             .map(|list| list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()),
+        items: match get_s(item, "items") {
+            Ok(json) => Some(
+                serde_json::from_str(json)
+                    .map_err(|e| StoreError::Corrupt(format!("items: {e}")))?,
+            ),
+            Err(_) => None,
+        },
         quantity: get_n(item, "quantity")? as u32,
         amount_cents: get_n(item, "amount_cents")?,
         fee_cents: get_n(item, "fee_cents")?,

@@ -14,11 +14,43 @@ use super::item::{get_n, key, n, rfc3339, s};
 use super::keys::{self, GSI2, GSI3};
 use super::{Store, StoreError, build_error, classify, condition_failed_at, transaction_applied};
 use crate::domain::audit::AuditEntry;
-use crate::domain::booking::{Booking, BookingStatus};
-use crate::domain::event::{Event, shard_group_count};
+use crate::domain::booking::{Allocation, Booking, BookingStatus};
+use crate::domain::event::{Event, Stock, shard_group_count};
 use crate::domain::hold::{self, Plan, ShardScope, Take};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use rand::Rng;
+
+/// One stock's part of an open hold: where its search stands.
+struct Want<'a> {
+    stock: &'a Stock,
+    quantity: u32,
+    scope: ShardScope,
+    /// Places per shard in `scope`, as last read or learned.
+    remaining: Vec<(u32, u32)>,
+    /// Whether `remaining` came from a read rather than the blind guess.
+    read: bool,
+}
+
+impl<'a> Want<'a> {
+    /// A random window of a random group, assumed full.
+    fn new(stock: &'a Stock, quantity: u32) -> Self {
+        let (group, at) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_range(0..shard_group_count(stock.shards)),
+                rng.random(),
+            )
+        };
+        let scope = ShardScope::window(stock.shards, group, at);
+        Want {
+            stock,
+            quantity,
+            scope,
+            remaining: places_if_full(stock, scope),
+            read: false,
+        }
+    }
+}
 
 /// Most rounds of allocate and take an open hold makes. Each lost round
 /// means another buyer took from a shard we chose, and tells us what that
@@ -36,8 +68,9 @@ pub enum HoldOutcome {
     },
     /// Grid: these units belong to someone else; nothing was taken.
     UnitsTaken(Vec<String>),
-    /// Open: not enough places left; nothing was taken.
-    SoldOut,
+    /// Open: not enough places left of this tier (`None`: of a
+    /// single-tier event); nothing was taken.
+    SoldOut(Option<String>),
     /// The event stopped being on sale, or its layout changed, meanwhile.
     EventChanged,
 }
@@ -59,10 +92,7 @@ impl Store {
         }
         match &plan.take {
             Take::Units(ids) => self.take_units(event, ids, booking, audit, now).await,
-            Take::Quantity(quantity) => {
-                self.take_quantity(event, *quantity, booking, audit, now)
-                    .await
-            }
+            Take::Places(places) => self.take_places(event, places, booking, audit, now).await,
         }
     }
 
@@ -124,54 +154,55 @@ impl Store {
         }
     }
 
-    /// Takes from a random window of a random group of shards: first
-    /// blind, as if every shard there were full (early in a sale nearly all
-    /// are, so a hold is one transaction and no read), then, once a shard
-    /// turned out short, from what a read of the window says. Widens to the
-    /// group, then to every shard, only when the window cannot serve the
+    /// Takes each stock's quantity from a random window of a random group
+    /// of its shards, all in one transaction: first blind, as if every
+    /// shard there were full (early in a sale nearly all are, so a hold is
+    /// one transaction and no read), then, once a shard turned out short,
+    /// from what a read of the window says. A stock's search widens to its
+    /// group, then to all its shards, only when the window cannot serve its
     /// quantity; lapsed holds are reclaimed before answering sold out.
-    async fn take_quantity(
+    async fn take_places(
         &self,
         event: &Event,
-        quantity: u32,
+        places: &[(Stock, u32)],
         mut booking: Booking,
         audit: Option<&AuditEntry>,
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, StoreError> {
-        let (group, at) = {
-            let mut rng = rand::rng();
-            let groups = shard_group_count(event.shard_count);
-            (rng.random_range(0..groups), rng.random())
-        };
-        let mut scope = ShardScope::window(event.shard_count, group, at);
-        let mut remaining = places_if_full(event, scope);
-        let mut read = false;
+        let mut wants: Vec<Want> = places
+            .iter()
+            .map(|(stock, quantity)| Want::new(stock, *quantity))
+            .collect();
+        let shards: u32 = places.iter().map(|(stock, _)| stock.shards).sum();
         let mut reclaimed_lapsed = false;
-        for _ in 0..(2 * event.shard_count + 8).min(MAX_TAKE_ROUNDS) {
-            let start = rand::rng().random_range(0..remaining.len().max(1));
-            let Some(allocations) = hold::allocate(&remaining, quantity, start) else {
-                if !read {
-                    read = true;
-                } else if let Some(wider) = scope.wider() {
-                    scope = wider;
-                } else if reclaimed_lapsed {
-                    return Ok(HoldOutcome::SoldOut);
-                } else {
-                    // Lazy expiry: places of lapsed holds are free before any worker runs.
-                    self.release_lapsed_holds(&event.id, now).await?;
-                    reclaimed_lapsed = true;
-                }
-                remaining = self.places_left(event, scope).await?;
-                continue;
-            };
+        'rounds: for _ in 0..(2 * shards + 8).min(MAX_TAKE_ROUNDS) {
+            let mut allocations = Vec::new();
+            for want in &mut wants {
+                let start = rand::rng().random_range(0..want.remaining.len().max(1));
+                let Some(taken) = hold::allocate(&want.remaining, want.quantity, start) else {
+                    if !want.read {
+                        want.read = true;
+                    } else if let Some(wider) = want.scope.wider() {
+                        want.scope = wider;
+                    } else if reclaimed_lapsed {
+                        return Ok(HoldOutcome::SoldOut(want.stock.tier.clone()));
+                    } else {
+                        // Lazy expiry: places of lapsed holds are free before any worker runs.
+                        self.release_lapsed_holds(&event.id, now).await?;
+                        reclaimed_lapsed = true;
+                    }
+                    want.remaining = self.places_left(&event.id, want.stock, want.scope).await?;
+                    continue 'rounds;
+                };
+                allocations.extend(taken.into_iter().map(|allocation| Allocation {
+                    tier: want.stock.tier.clone(),
+                    ..allocation
+                }));
+            }
             booking.allocations = allocations;
             let mut writes = Vec::with_capacity(booking.allocations.len() + 2);
             for allocation in &booking.allocations {
-                writes.push(self.shard_changed(
-                    &event.id,
-                    *allocation,
-                    ShardChange::Take(event),
-                )?);
+                writes.push(self.shard_changed(&event.id, allocation, ShardChange::Take(event))?);
             }
             writes.push(self.create(booking_item(&booking))?);
             if let Some(entry) = audit {
@@ -188,7 +219,7 @@ impl Store {
                 // A shard ran short under us: what it holds came back with
                 // the cancellation; allocate again from that.
                 Err(StoreError::TransactionCanceled { reasons }) => {
-                    let short: Vec<(u32, u32)> = booking
+                    let short: Vec<(&Allocation, u32)> = booking
                         .allocations
                         .iter()
                         .enumerate()
@@ -196,19 +227,30 @@ impl Store {
                         .map(|(i, allocation)| {
                             let old = reasons[i].item.as_ref();
                             let left = old.and_then(|item| get_n(item, "remaining").ok());
-                            (allocation.shard, left.unwrap_or(0).max(0) as u32)
+                            (allocation, left.unwrap_or(0).max(0) as u32)
                         })
                         .collect();
                     if short.is_empty() {
                         return Err(StoreError::TransactionCanceled { reasons });
                     }
-                    if !read {
-                        remaining = self.places_left(event, scope).await?;
-                        read = true;
-                    }
-                    // The cancellation's copy is fresher than the index.
-                    for (shard, left) in short {
-                        if let Some(entry) = remaining.iter_mut().find(|(s, _)| *s == shard) {
+                    for (allocation, left) in short {
+                        let Some(want) = wants
+                            .iter_mut()
+                            .find(|want| want.stock.tier == allocation.tier)
+                        else {
+                            continue;
+                        };
+                        if !want.read {
+                            want.remaining =
+                                self.places_left(&event.id, want.stock, want.scope).await?;
+                            want.read = true;
+                        }
+                        // The cancellation's copy is fresher than the index.
+                        if let Some(entry) = want
+                            .remaining
+                            .iter_mut()
+                            .find(|(s, _)| *s == allocation.shard)
+                        {
                             entry.1 = left;
                         }
                     }
@@ -287,7 +329,7 @@ impl Store {
         for allocation in &booking.allocations {
             writes.push(self.shard_changed(
                 &booking.event_id,
-                *allocation,
+                allocation,
                 ShardChange::GiveBack,
             )?);
         }

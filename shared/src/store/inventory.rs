@@ -6,13 +6,16 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use futures::future::try_join_all;
+use rand::Rng;
 use time::OffsetDateTime;
 
 use super::item::{get_n, get_s, key, n, s};
 use super::keys::{self, GSI2, GSI2PK, GSI2SK};
 use super::{Item, Store, StoreError, build_error, every_item};
 use crate::domain::booking::{Allocation, Booking};
-use crate::domain::event::{Event, Layout, shard_capacity, shard_group, shard_group_count};
+use crate::domain::event::{
+    Event, Layout, Stock, Unit, shard_capacity, shard_group, shard_group_count,
+};
 use crate::domain::hold::{self, ShardScope};
 
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +35,10 @@ pub enum UnitState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Availability {
-    Grid(Vec<(String, UnitState)>),
-    Open { capacity: u32, remaining: u32 },
+    /// Every unit of the layout, in layout order, with its state.
+    Grid(Vec<(Unit, UnitState)>),
+    /// Each stock (one, or one per tier) with the places it has left.
+    Open(Vec<(Stock, u32)>),
 }
 
 impl Store {
@@ -44,35 +49,39 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Availability, StoreError> {
         match &event.layout {
-            Layout::Grid { units } => {
+            Layout::Grid { units, .. } => {
                 let stored = self.unit_states(&event.id, now).await?;
                 Ok(Availability::Grid(
                     units
                         .iter()
                         .map(|u| {
                             let state = stored.get(&u.id).copied();
-                            (u.id.clone(), state.unwrap_or(UnitState::Available))
+                            (u.clone(), state.unwrap_or(UnitState::Available))
                         })
                         .collect(),
                 ))
             }
-            Layout::Open { capacity, .. } => {
-                let in_shards: u32 = self
-                    .places_left(event, ShardScope::All)
-                    .await?
-                    .iter()
-                    .map(|(_, left)| left)
-                    .sum();
-                let lapsed: u32 = self
-                    .lapsed_holds(&event.id, now)
-                    .await?
-                    .iter()
-                    .map(|b| b.quantity)
-                    .sum();
-                Ok(Availability::Open {
-                    capacity: *capacity,
-                    remaining: (in_shards + lapsed).min(*capacity),
-                })
+            Layout::Open { .. } => {
+                let stocks = event.stocks();
+                let in_shards = try_join_all(
+                    stocks
+                        .iter()
+                        .map(|stock| self.places_left(&event.id, stock, ShardScope::All)),
+                )
+                .await?;
+                let lapsed = self.lapsed_holds(&event.id, now).await?;
+                Ok(Availability::Open(
+                    stocks
+                        .into_iter()
+                        .zip(in_shards)
+                        .map(|(stock, shards)| {
+                            let in_shards: u32 = shards.iter().map(|(_, left)| left).sum();
+                            let lapsed: u32 = lapsed.iter().map(|b| places_of(b, &stock)).sum();
+                            let remaining = (in_shards + lapsed).min(stock.capacity);
+                            (stock, remaining)
+                        })
+                        .collect(),
+                ))
             }
         }
     }
@@ -121,28 +130,27 @@ impl Store {
     /// are conditional, and a stale read only costs a retry.
     pub(super) async fn places_left(
         &self,
-        event: &Event,
+        event_id: &str,
+        stock: &Stock,
         scope: ShardScope,
     ) -> Result<Vec<(u32, u32)>, StoreError> {
-        let Layout::Open { capacity, .. } = event.layout else {
-            return Ok(Vec::new());
-        };
         let reads: Vec<(u32, Option<(u32, u32)>)> = match scope {
             // A window is one range of its group's sort keys.
             ShardScope::Window { group, .. } => {
-                let shards = scope.shards(event.shard_count);
+                let shards = scope.shards(stock.shards);
                 let range = shards.first().copied().zip(shards.last().copied());
                 vec![(group, range)]
             }
             ShardScope::Group(group) => vec![(group, None)],
-            ShardScope::All => (0..shard_group_count(event.shard_count))
+            ShardScope::All => (0..shard_group_count(stock.shards))
                 .map(|group| (group, None))
                 .collect(),
         };
+        let tier = stock.tier.as_deref();
         let pages = try_join_all(
             reads
                 .iter()
-                .map(|&(group, range)| self.touched_shards(&event.id, group, range)),
+                .map(|&(group, range)| self.touched_shards(event_id, tier, group, range)),
         )
         .await?;
         let touched = pages
@@ -154,8 +162,8 @@ impl Store {
             })
             .collect::<Result<HashMap<u32, u32>, StoreError>>()?;
         Ok(hold::places_left(
-            capacity,
-            event.shard_count,
+            stock.capacity,
+            stock.shards,
             scope,
             &touched,
         ))
@@ -166,6 +174,7 @@ impl Store {
     async fn touched_shards(
         &self,
         event_id: &str,
+        tier: Option<&str>,
         group: u32,
         range: Option<(u32, u32)>,
     ) -> Result<Vec<Item>, StoreError> {
@@ -176,7 +185,7 @@ impl Store {
             .index_name(GSI2)
             .projection_expression("#shard, remaining")
             .expression_attribute_names("#shard", "shard")
-            .expression_attribute_values(":pk", s(keys::shard_group_pk(event_id, group)));
+            .expression_attribute_values(":pk", s(keys::shard_group_pk(event_id, tier, group)));
         let query = match range {
             Some((first, last)) => query
                 .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :first AND :last")
@@ -273,7 +282,7 @@ impl Store {
             (None, Some(change)) => booking
                 .allocations
                 .iter()
-                .map(|allocation| self.shard_changed(&booking.event_id, *allocation, change))
+                .map(|allocation| self.shard_changed(&booking.event_id, allocation, change))
                 .collect(),
             (None, None) => Ok(Vec::new()),
         }
@@ -287,22 +296,22 @@ impl Store {
     pub(super) fn shard_changed(
         &self,
         event_id: &str,
-        allocation: Allocation,
+        allocation: &Allocation,
         change: ShardChange<'_>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let (pk, sk) = keys::inventory_shard(event_id, allocation.shard);
+        let tier = allocation.tier.as_deref();
+        let (pk, sk) = keys::inventory_shard(event_id, tier, allocation.shard);
         let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .expression_attribute_values(":quantity", n(allocation.quantity.into()));
         let update = match change {
             ShardChange::Take(event) => {
-                let capacity = match event.layout {
-                    Layout::Open { capacity, .. } => capacity,
-                    Layout::Grid { .. } => 0,
-                };
-                let full = shard_capacity(capacity, event.shard_count, allocation.shard);
-                let group = shard_group(allocation.shard, shard_group_count(event.shard_count));
+                let stock = event.stock(tier).ok_or_else(|| {
+                    StoreError::Corrupt(format!("event {event_id} has no tier {tier:?}"))
+                })?;
+                let full = shard_capacity(stock.capacity, stock.shards, allocation.shard);
+                let group = shard_group(allocation.shard, shard_group_count(stock.shards));
                 update
                     .update_expression(
                         "SET remaining = if_not_exists(remaining, :full) - :quantity, \
@@ -317,7 +326,10 @@ impl Store {
                     .expression_attribute_names("#gsi2sk", GSI2SK)
                     .expression_attribute_values(":full", n(full.into()))
                     .expression_attribute_values(":shard", n(allocation.shard.into()))
-                    .expression_attribute_values(":group", s(keys::shard_group_pk(event_id, group)))
+                    .expression_attribute_values(
+                        ":group",
+                        s(keys::shard_group_pk(event_id, tier, group)),
+                    )
                     .expression_attribute_values(
                         ":order",
                         s(keys::shard_group_sk(allocation.shard)),
@@ -347,11 +359,54 @@ fn unit_state(item: &Item, now: OffsetDateTime) -> Result<UnitState, StoreError>
 
 /// Places per shard in `scope` if no hold had touched them: every shard
 /// full. What a blind first take allocates from.
-pub(super) fn places_if_full(event: &Event, scope: ShardScope) -> Vec<(u32, u32)> {
-    match event.layout {
-        Layout::Open { capacity, .. } => {
-            hold::places_left(capacity, event.shard_count, scope, &HashMap::new())
+pub(super) fn places_if_full(stock: &Stock, scope: ShardScope) -> Vec<(u32, u32)> {
+    hold::places_left(stock.capacity, stock.shards, scope, &HashMap::new())
+}
+
+impl Store {
+    /// Where an expired open booking could take its places anew (a late
+    /// payment): free ones from every shard of each of its stocks. `None`
+    /// when some stock is short.
+    pub(super) async fn allocate_anew(
+        &self,
+        event: &Event,
+        booking: &Booking,
+    ) -> Result<Option<Vec<Allocation>>, StoreError> {
+        let wanted: Vec<(Option<String>, u32)> = match &booking.items {
+            Some(items) => items
+                .iter()
+                .map(|item| (Some(item.tier.clone()), item.quantity))
+                .collect(),
+            None => vec![(None, booking.quantity)],
+        };
+        let mut allocations = Vec::new();
+        for (tier, quantity) in wanted {
+            let Some(stock) = event.stock(tier.as_deref()) else {
+                return Ok(None);
+            };
+            let remaining = self.places_left(&event.id, &stock, ShardScope::All).await?;
+            let start = rand::rng().random_range(0..remaining.len().max(1));
+            let Some(taken) = hold::allocate(&remaining, quantity, start) else {
+                return Ok(None);
+            };
+            allocations.extend(taken.into_iter().map(|a| Allocation {
+                tier: tier.clone(),
+                ..a
+            }));
         }
-        Layout::Grid { .. } => Vec::new(),
+        Ok(Some(allocations))
+    }
+}
+
+/// The places `booking` holds of `stock`.
+fn places_of(booking: &Booking, stock: &Stock) -> u32 {
+    match stock.tier {
+        None => booking.quantity,
+        Some(_) => booking
+            .allocations
+            .iter()
+            .filter(|a| a.tier == stock.tier)
+            .map(|a| a.quantity)
+            .sum(),
     }
 }

@@ -75,15 +75,26 @@ pub fn unit_buckets(event_id: &str) -> impl Iterator<Item = String> {
 }
 
 /// Each open-mode inventory shard is its own partition key, so shards spread
-/// writes over partitions.
-pub fn inventory_shard(event_id: &str, shard: u32) -> (String, String) {
-    (format!("INV#{event_id}#{shard}"), "INV".into())
+/// writes over partitions. A tier's shards are its own (`INV#<event>#<tier>#<n>`;
+/// tier ids have no `#`); a single-tier layout keeps the keys it always had.
+pub fn inventory_shard(event_id: &str, tier: Option<&str>, shard: u32) -> (String, String) {
+    (
+        format!("INV#{}#{shard}", stock_scope(event_id, tier)),
+        "INV".into(),
+    )
 }
 
 /// The GSI2 partition of a shard's group: a hold reads one group's shards
-/// instead of every shard of the event.
-pub fn shard_group_pk(event_id: &str, group: u32) -> String {
-    format!("PLACES#{event_id}#{group}")
+/// instead of every shard of the event (of one tier's shards, per tier).
+pub fn shard_group_pk(event_id: &str, tier: Option<&str>, group: u32) -> String {
+    format!("PLACES#{}#{group}", stock_scope(event_id, tier))
+}
+
+fn stock_scope(event_id: &str, tier: Option<&str>) -> String {
+    match tier {
+        Some(tier) => format!("{event_id}#{tier}"),
+        None => event_id.to_owned(),
+    }
 }
 
 /// A shard's place in its group, in shard order.
@@ -267,6 +278,14 @@ pub const PUBLISHING_PK: &str = "PUBLISHING";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_tier_has_shards_and_groups_of_its_own_and_one_tier_keeps_the_old_keys() {
+        assert_eq!(inventory_shard("e", None, 3).0, "INV#e#3");
+        assert_eq!(inventory_shard("e", Some("vip"), 3).0, "INV#e#vip#3");
+        assert_eq!(shard_group_pk("e", None, 1), "PLACES#e#1");
+        assert_eq!(shard_group_pk("e", Some("ga"), 1), "PLACES#e#ga#1");
+    }
 
     #[test]
     fn epoch_sort_keys_order_like_times() {

@@ -4,7 +4,6 @@
 //! store/refunds.rs.
 
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
-use rand::Rng;
 use time::{Duration, OffsetDateTime};
 
 use super::audit::audit_item;
@@ -16,7 +15,7 @@ use super::{Store, StoreError, applied, build_error, classify, transaction_appli
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
 use crate::domain::event::Event;
-use crate::domain::hold::{self, ShardScope};
+
 use crate::domain::payment::{ConfirmationRefused, confirmation_refused};
 
 /// Stripe retries a delivery for up to three days; a month is ample.
@@ -146,9 +145,7 @@ impl Store {
                         let Some(read) = self.event(&booking.event_id).await? else {
                             return Ok(None);
                         };
-                        let remaining = self.places_left(&read, ShardScope::All).await?;
-                        let start = rand::rng().random_range(0..remaining.len().max(1));
-                        match hold::allocate(&remaining, booking.quantity, start) {
+                        match self.allocate_anew(&read, &booking).await? {
                             Some(allocations) => booking.allocations = allocations,
                             None => return Ok(Some(ConfirmOutcome::SeatsGone(Box::new(booking)))),
                         }

@@ -196,8 +196,14 @@ fn ticket_item(ticket: &Ticket) -> Item {
         ),
         (GSI2SK.into(), s(&ticket.id)),
     ]);
-    if let Some(name) = &ticket.holder_name {
-        item.insert("holder_name".into(), s(name));
+    for (name, value) in [
+        ("holder_name", &ticket.holder_name),
+        ("category", &ticket.category),
+        ("tier", &ticket.tier),
+    ] {
+        if let Some(value) = value {
+            item.insert(name.into(), s(value));
+        }
     }
     item
 }
@@ -208,6 +214,8 @@ fn ticket_from_item(item: &Item) -> Result<Ticket, StoreError> {
         booking_id: get_s(item, "booking_id")?.to_owned(),
         event_id: get_s(item, "event_id")?.to_owned(),
         label: get_s(item, "label")?.to_owned(),
+        category: get_s(item, "category").ok().map(str::to_owned),
+        tier: get_s(item, "tier").ok().map(str::to_owned),
         holder_name: get_s(item, "holder_name").ok().map(str::to_owned),
         checked_in_at: has(item, "checked_in_at")
             .then(|| get_time(item, "checked_in_at"))

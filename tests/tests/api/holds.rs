@@ -31,19 +31,24 @@ pub(crate) async fn draft_event(
     layout: Value,
     max_per_booking: u32,
 ) -> String {
-    let starts = app.clock_now() + Duration::days(7);
-    let body = json!({
-        "title": format!("Gala {}", app.tag), "description": "", "venue": "Hall",
-        "starts_at": starts.format(&Rfc3339).unwrap(),
-        "ends_at": (starts + Duration::hours(4)).format(&Rfc3339).unwrap(),
-        "timezone": "Europe/Paris", "tags": [], "currency": "eur",
-        "max_per_booking": max_per_booking, "layout": layout,
-    });
+    let body = event_body(app, layout, max_per_booking);
     let created = app
         .post("/v1/events", Some(&developer.access_token), body)
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     created.body["id"].as_str().unwrap().to_owned()
+}
+
+/// The body creating an event a week from now.
+pub(crate) fn event_body(app: &TestApp, layout: Value, max_per_booking: u32) -> Value {
+    let starts = app.clock_now() + Duration::days(7);
+    json!({
+        "title": format!("Gala {}", app.tag), "description": "", "venue": "Hall",
+        "starts_at": starts.format(&Rfc3339).unwrap(),
+        "ends_at": (starts + Duration::hours(4)).format(&Rfc3339).unwrap(),
+        "timezone": "Europe/Paris", "tags": [], "currency": "eur",
+        "max_per_booking": max_per_booking, "layout": layout,
+    })
 }
 
 pub(crate) fn grid(units: usize) -> Value {

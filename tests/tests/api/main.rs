@@ -3,6 +3,7 @@
 
 mod audit_log;
 mod bad_input;
+mod categories;
 mod chaos;
 mod checkin;
 mod contention;
@@ -25,4 +26,5 @@ mod sessions;
 mod settings;
 mod sign_in;
 mod stripe_limits;
+mod tiers;
 mod walk_in;

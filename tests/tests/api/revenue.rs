@@ -20,7 +20,7 @@ async fn walk_in(app: &TestApp, admin: &Session, event: &str, quantity: u32) -> 
     sold.body["id"].as_str().unwrap().to_owned()
 }
 
-fn of_event<'a>(report: &'a Value, event: &str) -> &'a Value {
+pub fn of_event<'a>(report: &'a Value, event: &str) -> &'a Value {
     report["by_event"]
         .as_array()
         .unwrap()

@@ -14,6 +14,7 @@ use shared::auth::{RequireRole, Staff};
 use shared::domain::booking::BookingSource;
 use shared::domain::event::Event;
 use shared::domain::export::{self, ExportRow};
+use shared::domain::kinds::Kinds;
 use shared::http::{Json, PathParam, Query, page_limit};
 use shared::store::BookingRecord;
 use shared::{ApiError, AppState};
@@ -155,6 +156,7 @@ async fn rows(
         .map(|r| r.booking.user_id.as_str())
         .collect();
     let accounts = app.store.users_by_id(&online).await?;
+    let kinds = Kinds::of(event);
     Ok(records
         .iter()
         .map(|r| {
@@ -162,6 +164,7 @@ async fn rows(
                 &r.booking,
                 r.checked_in,
                 event,
+                &kinds,
                 accounts.get(&r.booking.user_id),
             )
         })
