@@ -47,11 +47,16 @@ fn discord(event_type: EventType, data: &Value, timestamp: &str) -> Value {
             text("starts_at")
         ),
         EventType::EventCancelled => format!("Event \"{}\" cancelled", text("title")),
+        EventType::EventSoldOut => format!("Event \"{}\" sold out", text("title")),
         EventType::CheckinAdmitted => format!(
             "Ticket {} admitted (booking {})",
             text("label"),
             text("booking_id")
         ),
+        EventType::TaskCreated
+        | EventType::TaskUpdated
+        | EventType::TaskAssigned
+        | EventType::TaskMentioned => format!("{}: {}", event_type.as_str(), text("title")),
         EventType::Ping => "Ping: this webhook endpoint is set up.".to_owned(),
     };
     let fields: Vec<Value> = data

@@ -6,15 +6,17 @@
 pub mod address;
 pub mod body;
 pub mod changes;
+pub mod delivery;
 pub mod retry;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What happened. Raising a new type (the tasks' later) is a variant here
-/// plus its name in `as_str`, and a rule in `changes` (or a direct
-/// `Raised` from the code that knows it happened).
+/// What happened. Raising a new type is a variant here plus its name in
+/// `as_str`, and a rule in `changes` (or a direct `Raised` from the code
+/// that knows it happened). The `task.*` types are subscribable now so
+/// endpoints registered today receive them once tasks raise them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum EventType {
     #[serde(rename = "booking.confirmed")]
@@ -27,8 +29,18 @@ pub enum EventType {
     EventPublished,
     #[serde(rename = "event.cancelled")]
     EventCancelled,
+    #[serde(rename = "event.sold_out")]
+    EventSoldOut,
     #[serde(rename = "checkin.admitted")]
     CheckinAdmitted,
+    #[serde(rename = "task.created")]
+    TaskCreated,
+    #[serde(rename = "task.updated")]
+    TaskUpdated,
+    #[serde(rename = "task.assigned")]
+    TaskAssigned,
+    #[serde(rename = "task.mentioned")]
+    TaskMentioned,
     /// Sent by `POST /v1/admin/webhooks/{id}/test` only; no subscription needed.
     #[serde(rename = "ping")]
     Ping,
@@ -36,13 +48,18 @@ pub enum EventType {
 
 impl EventType {
     /// Every type an endpoint may subscribe to.
-    pub const SUBSCRIBABLE: [EventType; 6] = [
+    pub const SUBSCRIBABLE: [EventType; 11] = [
         Self::BookingConfirmed,
         Self::BookingCancelled,
         Self::BookingRefunded,
         Self::EventPublished,
         Self::EventCancelled,
+        Self::EventSoldOut,
         Self::CheckinAdmitted,
+        Self::TaskCreated,
+        Self::TaskUpdated,
+        Self::TaskAssigned,
+        Self::TaskMentioned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,7 +69,12 @@ impl EventType {
             Self::BookingRefunded => "booking.refunded",
             Self::EventPublished => "event.published",
             Self::EventCancelled => "event.cancelled",
+            Self::EventSoldOut => "event.sold_out",
             Self::CheckinAdmitted => "checkin.admitted",
+            Self::TaskCreated => "task.created",
+            Self::TaskUpdated => "task.updated",
+            Self::TaskAssigned => "task.assigned",
+            Self::TaskMentioned => "task.mentioned",
             Self::Ping => "ping",
         }
     }
