@@ -26,3 +26,4 @@ mod settings;
 mod sign_in;
 mod stripe_limits;
 mod walk_in;
+mod webhooks;
