@@ -30,6 +30,7 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 /// One attempt, connection to last byte read.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Resolves `url`'s host and checks every address; a literal address was
 /// checked when the URL was (`address::check_url`).
@@ -47,7 +48,12 @@ pub async fn check_resolved(url: &EndpointUrl, env: AppEnv) -> Result<(), UrlRef
 /// is one deliveries may not reach (a name mixing public and private
 /// addresses is refused whole).
 async fn resolve_checked(host: String, env: AppEnv) -> std::io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+    // Bounded: a registration request must not hang on a slow resolver.
+    let lookup = tokio::net::lookup_host((host.as_str(), 0));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS timed out"))??
+        .collect();
     if addrs.is_empty() || addrs.iter().any(|a| !address::address_allowed(a.ip(), env)) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
