@@ -34,6 +34,8 @@ export MAIL_FROM="${MAIL_FROM:-no-reply@tickets.local}"
 export BOOTSTRAP_DEVELOPER_EMAIL="${BOOTSTRAP_DEVELOPER_EMAIL:-}"
 export RUST_LOG="${RUST_LOG:-info}"
 export SWEEP_SECONDS="${SWEEP_SECONDS:-60}"
+# Webhook retries a few seconds apart locally (production: over a day).
+export WEBHOOK_RETRY_SECONDS="${WEBHOOK_RETRY_SECONDS:-5,30,120}"
 # Every local client is 127.0.0.1, so per-address limits would count a whole
 # team, and every load test, as one buyer: raised here unless set. The
 # per-user limits keep API.md's defaults.
@@ -58,6 +60,7 @@ Local stack is up (state and logs in .cache/run/dev/):
                   curl -XPOST http://127.0.0.1:$PORT/dev/stripe/payment_intents/<id>/succeed
                   (it sends the signed webhook to /v1/webhooks/stripe)
   workers         hold-expiry: polls $HOLD_EXPIRY_QUEUE_URL
+                  webhook-deliverer: polls $WEBHOOK_QUEUE_URL, retries after $WEBHOOK_RETRY_SECONDS s (WEBHOOK_RETRY_SECONDS)
                   sweep (lapsed holds, overdue scheduled events): every $SWEEP_SECONDS s (SWEEP_SECONDS)
                   publish schedules go to moto's Scheduler (group $PUBLISH_SCHEDULE_GROUP), which never
                   fires them: the sweep publishes scheduled events locally

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::webhook::retry::RetrySchedule;
+
 /// Secrets shorter than this are refused in production (HS256 wants ≥ 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -283,6 +285,25 @@ impl ImagesConfig {
 pub fn refund_queue_url(src: &impl Source) -> Result<String, ConfigError> {
     src.value("REFUND_QUEUE_URL")
         .ok_or(ConfigError::Missing("REFUND_QUEUE_URL"))
+}
+
+/// The outbound webhook queue (`WEBHOOK_QUEUE_URL`): deliveries due, for
+/// the webhook deliverer.
+pub fn webhook_queue_url(src: &impl Source) -> Result<String, ConfigError> {
+    src.value("WEBHOOK_QUEUE_URL")
+        .ok_or(ConfigError::Missing("WEBHOOK_QUEUE_URL"))
+}
+
+/// The waits between webhook attempts: `WEBHOOK_RETRY_SECONDS` (`"1,2,4"`,
+/// for local runs and tests), else the production schedule (over a day).
+pub fn webhook_retry_schedule(src: &impl Source) -> Result<RetrySchedule, ConfigError> {
+    match src.value("WEBHOOK_RETRY_SECONDS") {
+        None => Ok(RetrySchedule::production()),
+        Some(text) => RetrySchedule::parse(&text).ok_or(ConfigError::Invalid {
+            name: "WEBHOOK_RETRY_SECONDS",
+            reason: "must be comma-separated whole seconds".into(),
+        }),
+    }
 }
 
 /// Where one-time publish schedules go and what they invoke (events-api).

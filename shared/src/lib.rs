@@ -24,6 +24,8 @@ pub mod limits;
 #[cfg(feature = "mail")]
 pub mod mail;
 pub mod metrics;
+#[cfg(feature = "webhooks")]
+pub mod outbound;
 #[cfg(feature = "payments")]
 pub mod payments;
 #[cfg(feature = "queue")]

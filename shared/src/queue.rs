@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::config::{self, ConfigError};
 use crate::domain::expiry;
+use crate::domain::webhook::delivery::Delivery;
 
 /// The body of a hold-expiry message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,34 @@ where
         // Boxed: the workers' futures (a Stripe call's among them) nest
         // too deep for the compiler's layout query when held inline here.
         if let Err(err) = Box::pin(handle(message.body.unwrap_or_default())).await {
+            tracing::warn!(worker, message_id = %id, error = %err, "message failed; it will be retried");
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
+/// `each_message`, with the batch's messages handled concurrently (on
+/// the same thread): for workers whose messages wait on third parties, so
+/// one slow message does not hold up the others.
+pub async fn each_message_concurrently<F, Fut, E>(
+    worker: &str,
+    event: SqsEvent,
+    handle: F,
+) -> SqsBatchResponse
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let handled = event.records.into_iter().map(|message| {
+        let id = message.message_id.unwrap_or_default();
+        let result = handle(message.body.unwrap_or_default());
+        async move { (id, Box::pin(result).await) }
+    });
+    let mut response = SqsBatchResponse::default();
+    for (id, result) in futures::future::join_all(handled).await {
+        if let Err(err) = result {
             tracing::warn!(worker, message_id = %id, error = %err, "message failed; it will be retried");
             response.add_failure(id);
         }
@@ -198,5 +227,45 @@ impl RefundQueue {
         if let Err(err) = self.send(&message, 0).await {
             tracing::warn!(payment_intent_id, error = %err, "refund message not sent; the sweep will pick the refund up");
         }
+    }
+}
+
+/// The body of a webhook-queue message: a delivery whose next attempt is
+/// due, as of the attempts it had made. A message about an attempt already
+/// made (a duplicate, a stale one) is dropped by the deliverer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookMessage {
+    pub delivery_id: String,
+    pub attempts: u32,
+}
+
+/// The webhook queue (`WEBHOOK_QUEUE_URL`): deliveries due, for the
+/// webhook deliverer.
+#[derive(Clone)]
+pub struct WebhookQueue(pub Queue);
+
+impl WebhookQueue {
+    pub fn new(aws: &aws_config::SdkConfig, url: &str) -> Self {
+        Self(Queue::new(aws, url))
+    }
+
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            aws,
+            &config::webhook_queue_url(&config::ProcessEnv)?,
+        ))
+    }
+
+    /// Sends `delivery` to arrive when its next attempt is due (or in 15
+    /// minutes, whichever comes first: the deliverer sends it on again).
+    pub async fn send(&self, delivery: &Delivery, now: OffsetDateTime) -> Result<(), QueueError> {
+        let delay = delivery
+            .next_attempt_at
+            .map_or(0, |at| expiry::delay_seconds(at, now));
+        let message = WebhookMessage {
+            delivery_id: delivery.id.clone(),
+            attempts: delivery.attempts,
+        };
+        self.0.send_json(&message, delay).await
     }
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use auth_api::AuthState;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::body::Body;
@@ -26,9 +27,12 @@ use serde_json::Value;
 use shared::clock::ManualClock;
 use shared::config::{AppEnv, Config, ImagesConfig, ScheduleConfig, SignInConfig};
 use shared::config::{MailConfig, PaymentsConfig, RateLimits, Secret, WebhookConfig};
+use shared::domain::webhook::retry::RetrySchedule;
 use shared::payments::Payments;
+use shared::queue::Queue;
 use time::OffsetDateTime;
 use tower::ServiceExt;
+use webhook_deliverer::DelivererState;
 
 pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 
@@ -49,6 +53,9 @@ pub struct TestApp {
     /// The scheduler function (publish orders, the sweep) on its identity,
     /// handing refunds to this app's own queue.
     pub scheduler: SchedulerState,
+    /// The webhook deliverer, on this app's own webhook queue, retrying
+    /// after `WEBHOOK_TEST_RETRY` instead of production's hours.
+    pub webhook_deliverer: DelivererState,
     /// Each function's AWS config: its identity, through the IAM proxy.
     pub aws: LocalAws,
     pub client_ip: SocketAddr,
@@ -91,7 +98,12 @@ pub struct Options {
     /// Through the proxy whose DynamoDB conflicts and throttles as on AWS
     /// (`contention_proxy`), not the plain one.
     pub contention: bool,
+    /// The functions' environment (default: local).
+    pub env: Option<AppEnv>,
 }
+
+/// The test apps' webhook retry schedule: four attempts, a second apart.
+pub const WEBHOOK_TEST_RETRY: &str = "1,1,1";
 
 /// The IAM proxy of this test binary, started at first use.
 fn iam_proxy() -> &'static IamProxy {
@@ -140,7 +152,7 @@ impl TestApp {
             options.clock_start.unwrap_or_else(OffsetDateTime::now_utc),
         ));
         let config = Config {
-            env: AppEnv::Local,
+            env: options.env.unwrap_or(AppEnv::Local),
             table_name: env("TABLE_NAME"),
             jwt_secret: shared::config::Secret::new(JWT_SECRET),
             rate_limits: options.rate_limits.unwrap_or(RateLimits {
@@ -177,6 +189,7 @@ impl TestApp {
         let admin_aws = shared::state::load_aws().expect("AWS settings: make test sets them");
         let queue_url = app_queue(&admin_aws, "hold-expiry", &tag).await;
         let refund_queue_url = app_queue(&admin_aws, "refunds", &tag).await;
+        let webhook_queue_url = app_queue(&admin_aws, "webhooks", &tag).await;
         let settings = Settings {
             config,
             sign_in,
@@ -188,6 +201,8 @@ impl TestApp {
             schedules: ScheduleConfig::from_env().expect("schedule settings"),
             hold_expiry_queue_url: queue_url,
             refund_queue_url,
+            webhook_queue_url,
+            webhook_retry: RetrySchedule::parse(WEBHOOK_TEST_RETRY).expect("a schedule"),
             exports_bucket: env("EXPORTS_BUCKET"),
             images: ImagesConfig {
                 bucket: env("IMAGES_BUCKET"),
@@ -218,6 +233,7 @@ impl TestApp {
             hold_expiry: functions.hold_expiry.clone(),
             refunds: functions.refunds.clone(),
             scheduler: functions.scheduler.clone(),
+            webhook_deliverer: functions.webhook_deliverer.clone(),
             aws,
             router: dev_server::app(functions),
             stripe,
@@ -228,49 +244,21 @@ impl TestApp {
     }
 
     /// Runs the refund worker as its SQS event source would, until the
-    /// app's refund queue has nothing visible left (or `rounds` batches):
-    /// messages the worker fails come back only after their visibility
-    /// timeout, so a failing refund does not spin here. Returns how many
-    /// messages failed.
+    /// app's refund queue has nothing visible left (or `rounds` batches).
+    /// Returns how many messages failed.
     pub async fn run_refund_worker(&self, rounds: usize) -> usize {
-        let queue = &self.refunds.queue.0;
-        let mut failed = 0;
-        for _ in 0..rounds {
-            let messages = queue.receive(0).await.expect("the refund queue answers");
-            if messages.is_empty() {
-                break;
-            }
-            let records: Vec<(String, String)> = messages
-                .iter()
-                .map(|m| {
-                    (
-                        m.message_id().unwrap_or_default().to_owned(),
-                        m.body().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            let pairs: Vec<(&str, String)> = records
-                .iter()
-                .map(|(id, body)| (id.as_str(), body.clone()))
-                .collect();
-            let response = refunds::handle(&self.refunds, sqs_event(&pairs)).await;
-            for message in &messages {
-                let id = message.message_id().unwrap_or_default();
-                if response
-                    .batch_item_failures
-                    .iter()
-                    .any(|f| f.item_identifier == id)
-                {
-                    failed += 1;
-                } else {
-                    queue
-                        .delete(message.receipt_handle().unwrap_or_default())
-                        .await
-                        .expect("a handled message is deleted");
-                }
-            }
-        }
-        failed
+        drain(&self.refunds.queue.0, rounds, |event| {
+            refunds::handle(&self.refunds, event)
+        })
+        .await
+    }
+
+    /// Runs the webhook deliverer the same way, on the app's webhook queue.
+    pub async fn run_webhook_deliverer(&self, rounds: usize) -> usize {
+        drain(&self.webhook_deliverer.queue.0, rounds, |event| {
+            webhook_deliverer::handle(&self.webhook_deliverer, event)
+        })
+        .await
     }
 
     /// An address unique to this app.
@@ -467,6 +455,52 @@ pub fn stack_id(tag: &str) -> String {
 }
 
 /// A queue of the app's own, named after its tag.
+/// A worker's SQS event source: batches of what `queue` has visible now
+/// (never waiting), handed to `handle`, the messages it did not report
+/// failed deleted, until the queue has nothing visible or `rounds` batches
+/// ran. Messages a worker fails come back only after their visibility
+/// timeout, so a failing message does not spin here. Returns how many
+/// messages failed.
+async fn drain<F, Fut>(queue: &Queue, rounds: usize, handle: F) -> usize
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    let mut failed = 0;
+    for _ in 0..rounds {
+        let messages = queue.receive(0).await.expect("the queue answers");
+        if messages.is_empty() {
+            break;
+        }
+        let records: Vec<(&str, String)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.message_id().unwrap_or_default(),
+                    m.body().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let response = handle(sqs_event(&records)).await;
+        for message in &messages {
+            let id = message.message_id().unwrap_or_default();
+            if response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
+                failed += 1;
+            } else {
+                queue
+                    .delete(message.receipt_handle().unwrap_or_default())
+                    .await
+                    .expect("a handled message is deleted");
+            }
+        }
+    }
+    failed
+}
+
 async fn app_queue(aws: &aws_config::SdkConfig, name: &str, tag: &str) -> String {
     aws_sdk_sqs::Client::new(aws)
         .create_queue()

@@ -7,20 +7,24 @@ mod reports;
 mod settings;
 mod users;
 mod walk_in;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use shared::AppState;
 use shared::config::{ProcessEnv, exports_bucket};
 use shared::files::Files;
+use shared::queue::WebhookQueue;
 use utoipa::OpenApi;
 
-/// admin-api's state: the common state plus the exports bucket.
+/// admin-api's state: the common state, the exports bucket and the
+/// webhook queue (pings and manual retries).
 #[derive(Clone)]
 pub struct AdminState {
     pub app: AppState,
     pub exports: Files,
+    pub webhooks: WebhookQueue,
 }
 
 impl FromRef<AdminState> for AppState {
@@ -33,7 +37,12 @@ impl AdminState {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let (app, aws) = AppState::from_env().await?;
         let exports = Files::new(&aws, &exports_bucket(&ProcessEnv)?);
-        Ok(Self { app, exports })
+        let webhooks = WebhookQueue::from_env(&aws)?;
+        Ok(Self {
+            app,
+            exports,
+            webhooks,
+        })
     }
 }
 
@@ -56,11 +65,25 @@ pub fn routes(state: AdminState) -> Router {
             "/v1/admin/settings",
             get(settings::show).patch(settings::update),
         )
+        .route(
+            "/v1/admin/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/v1/admin/webhooks/{id}", delete(webhooks::delete))
+        .route(
+            "/v1/admin/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route("/v1/admin/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/v1/admin/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        )
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(users::list, users::set_role, walk_in::sell, exports::bookings, audit_logs::list, reports::revenue, settings::show, settings::update), tags((name = "admin", description = "Platform administration")))]
+#[openapi(paths(users::list, users::set_role, walk_in::sell, exports::bookings, audit_logs::list, reports::revenue, settings::show, settings::update, webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::test, webhooks::retry), tags((name = "admin", description = "Platform administration")))]
 struct ApiDoc;
 
 /// This function's part of the OpenAPI document.

@@ -21,6 +21,7 @@ pub const REFUNDS: &str = "RefundsFunction";
 pub const SCHEDULER: &str = "SchedulerFunction";
 pub const STRIPE_WEBHOOK: &str = "StripeWebhookFunction";
 pub const CHECKIN_API: &str = "CheckinApiFunction";
+pub const WEBHOOK_DELIVERER: &str = "WebhookDelivererFunction";
 
 /// The deployed template, read when the local stack starts.
 pub const TEMPLATE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
@@ -42,6 +43,7 @@ pub struct LocalResources<'a> {
     pub table_name: &'a str,
     pub hold_expiry_queue_url: &'a str,
     pub refund_queue_url: &'a str,
+    pub webhook_queue_url: &'a str,
     pub exports_bucket: &'a str,
     pub images_bucket: &'a str,
     pub mail_from: &'a str,
@@ -61,6 +63,7 @@ impl LocalResources<'_> {
         locals
             .queue("HoldExpiryQueue", self.hold_expiry_queue_url)
             .queue("RefundQueue", self.refund_queue_url)
+            .queue("WebhookQueue", self.webhook_queue_url)
             .bucket("ExportsBucket", self.exports_bucket)
             .bucket("ImagesBucket", self.images_bucket)
             .resource("PublishScheduleGroup", &self.schedules.group, &[])

@@ -1,7 +1,7 @@
 //! The whole API in one process, for local development and the integration
 //! tests: every function's routes merged on one router, exactly the code
 //! Lambda runs, plus the merged OpenAPI document; and the two worker loops
-//! that stand in for the SQS event source and the EventBridge sweep. Each
+//! that stand in for the SQS event sources and the EventBridge sweep. Each
 //! function calls AWS as its own identity, checked against its template.yaml
 //! policy by infra/iam-proxy (`identities`).
 
@@ -29,16 +29,19 @@ use shared::config::{
     Config, ImagesConfig, MailConfig, PaymentsConfig, ScheduleConfig, SignInConfig, WebhookConfig,
 };
 use shared::domain::schedule::ScheduledJob;
+use shared::domain::webhook::retry::RetrySchedule;
 use shared::files::Files;
 use shared::images::Images;
 use shared::mail::Mailer;
+use shared::outbound::Sender;
 use shared::payments::Payments;
-use shared::queue::{HoldExpiryQueue, Queue, RefundQueue};
+use shared::queue::{HoldExpiryQueue, Queue, RefundQueue, WebhookQueue};
 use shared::schedules::PublishSchedules;
 use stripe_webhook::WebhookState;
 use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
+use webhook_deliverer::DelivererState;
 
 /// Each function's state, each with its own AWS identity (`identities`),
 /// so every call is checked against that function's template policy.
@@ -53,6 +56,7 @@ pub struct Functions {
     pub refunds: RefundsState,
     pub scheduler: SchedulerState,
     pub webhook: WebhookState,
+    pub webhook_deliverer: DelivererState,
 }
 
 /// What the functions read from their environment in Lambda.
@@ -65,6 +69,8 @@ pub struct Settings {
     pub schedules: ScheduleConfig,
     pub hold_expiry_queue_url: String,
     pub refund_queue_url: String,
+    pub webhook_queue_url: String,
+    pub webhook_retry: RetrySchedule,
     pub exports_bucket: String,
     pub images: ImagesConfig,
     pub clock: SharedClock,
@@ -84,6 +90,8 @@ impl Settings {
                 &shared::config::ProcessEnv,
             )?,
             refund_queue_url: shared::config::refund_queue_url(&shared::config::ProcessEnv)?,
+            webhook_queue_url: shared::config::webhook_queue_url(&shared::config::ProcessEnv)?,
+            webhook_retry: shared::config::webhook_retry_schedule(&shared::config::ProcessEnv)?,
             exports_bucket: shared::config::exports_bucket(&shared::config::ProcessEnv)?,
             images: ImagesConfig::from_env()?,
             clock: Arc::new(SystemClock),
@@ -96,6 +104,7 @@ impl Settings {
             table_name: &self.config.table_name,
             hold_expiry_queue_url: &self.hold_expiry_queue_url,
             refund_queue_url: &self.refund_queue_url,
+            webhook_queue_url: &self.webhook_queue_url,
             exports_bucket: &self.exports_bucket,
             images_bucket: &self.images.bucket,
             mail_from: &self.mail.mail_from,
@@ -120,6 +129,9 @@ impl Functions {
         };
         let refunds =
             |function: &str| RefundQueue::new(&aws.function(function), &settings.refund_queue_url);
+        let webhooks = |function: &str| {
+            WebhookQueue::new(&aws.function(function), &settings.webhook_queue_url)
+        };
         let mail = Arc::new(settings.mail.clone());
         Self {
             auth: AuthState {
@@ -137,6 +149,7 @@ impl Functions {
                     &aws.function(identities::ADMIN_API),
                     &settings.exports_bucket,
                 ),
+                webhooks: webhooks(identities::ADMIN_API),
             },
             bookings: BookingsState {
                 app: app(identities::BOOKINGS_API),
@@ -186,6 +199,12 @@ impl Functions {
                 webhook: Arc::new(settings.webhook.clone()),
                 refunds: refunds(identities::STRIPE_WEBHOOK),
             },
+            webhook_deliverer: DelivererState {
+                app: app(identities::WEBHOOK_DELIVERER),
+                queue: webhooks(identities::WEBHOOK_DELIVERER),
+                sender: Sender::new(settings.config.env),
+                schedule: settings.webhook_retry.clone(),
+            },
         }
     }
 }
@@ -222,6 +241,14 @@ pub async fn poll_hold_expiry(state: HoldExpiryState, source: HoldExpiryQueue) {
 /// The SQS event source of the refund worker, locally.
 pub async fn poll_refunds(state: RefundsState, source: RefundQueue) {
     poll("refunds", &source.0, |event| refunds::handle(&state, event)).await
+}
+
+/// The SQS event source of the webhook deliverer, locally.
+pub async fn poll_webhooks(state: DelivererState, source: WebhookQueue) {
+    poll("webhook-deliverer", &source.0, |event| {
+        webhook_deliverer::handle(&state, event)
+    })
+    .await
 }
 
 /// An SQS event source, locally: long-polls the queue, hands each batch to

@@ -6,7 +6,7 @@ use dev_server::{Functions, Settings};
 use fake_stripe::{FakeStripe, RateLimits};
 use iam_proxy::{Behaviour, IamProxy, Upstreams};
 use shared::config::LOCAL_STRIPE_WEBHOOK_SECRET;
-use shared::queue::{HoldExpiryQueue, RefundQueue};
+use shared::queue::{HoldExpiryQueue, RefundQueue, WebhookQueue};
 
 /// `dev-server` serves the API and runs the workers; `dev-server openapi`
 /// prints the document. One thread, as each function runs in Lambda
@@ -53,6 +53,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         &settings.hold_expiry_queue_url,
     );
     let refund_queue_url = settings.refund_queue_url.clone();
+    let webhook_source = WebhookQueue::new(
+        &aws.event_source(identities::WEBHOOK_DELIVERER, dev_server::POLL_WAIT),
+        &settings.webhook_queue_url,
+    );
     let functions = Functions::new(settings, &aws);
     // In AWS the HTTP API answers CORS (template.yaml); locally we do.
     let cors = dev_server::cors(
@@ -71,6 +75,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         functions.refunds.clone(),
         refund_source,
     ));
+    tokio::spawn(dev_server::poll_webhooks(
+        functions.webhook_deliverer.clone(),
+        webhook_source,
+    ));
     tokio::spawn(dev_server::sweep_every(
         functions.scheduler.clone(),
         Duration::from_secs(sweep_seconds),
@@ -85,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     )
     .with_rate_limits(RateLimits::LIVE);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry and refund polls and the sweep running");
+    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry, refund and webhook polls and the sweep running");
     axum::serve(
         listener,
         dev_server::app(functions)

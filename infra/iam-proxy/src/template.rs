@@ -288,6 +288,10 @@ Resources:
                 "RefundQueue",
                 "http://127.0.0.1:5005/123456789012/refund-queue",
             )
+            .queue(
+                "WebhookQueue",
+                "http://127.0.0.1:5005/123456789012/webhook-queue",
+            )
             .bucket("ExportsBucket", "exports-bucket")
             .bucket("ImagesBucket", "images-bucket")
             .resource("PublishScheduleGroup", "publish-schedule-group", &[])

@@ -22,6 +22,7 @@ pub mod secret_token;
 pub mod settings;
 pub mod ticket;
 pub mod user;
+pub mod webhook;
 
 pub use email::Email;
 pub use event::{Event, EventStatus, Layout, Unit};

@@ -275,6 +275,25 @@ fn cancelled_mark_at(event_id: &str, mark: u32) -> (String, String) {
 /// Scheduled events sit in GSI3 by publish time, for the sweep.
 pub const PUBLISHING_PK: &str = "PUBLISHING";
 
+/// A webhook endpoint.
+pub fn webhook_endpoint(id: &str) -> (String, String) {
+    (format!("WEBHOOK#{id}"), "META".into())
+}
+
+/// All endpoints sit in one GSI1 partition, oldest first: an admin
+/// registers a handful, and every raised event reads them all.
+pub const WEBHOOKS_INDEX_PK: &str = "WEBHOOKS";
+
+/// One delivery of one event to one endpoint.
+pub fn webhook_delivery(id: &str) -> (String, String) {
+    (format!("DELIVERY#{id}"), "DELIVERY".into())
+}
+
+/// An endpoint's deliveries in GSI1, by creation time.
+pub fn webhook_deliveries_pk(endpoint_id: &str) -> String {
+    format!("DELIVERIES#{endpoint_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ mod tickets;
 mod transact;
 mod uploads;
 mod users;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;

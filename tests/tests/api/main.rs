@@ -28,3 +28,4 @@ mod sign_in;
 mod stripe_limits;
 mod tiers;
 mod walk_in;
+mod webhooks;

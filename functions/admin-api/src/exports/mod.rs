@@ -70,7 +70,7 @@ enum Format {
               (status = 400, body = shared::error::Problem), (status = 401, body = shared::error::Problem),
               (status = 403, body = shared::error::Problem), (status = 404, body = shared::error::Problem)))]
 pub async fn bookings(
-    State(AdminState { app, exports }): State<AdminState>,
+    State(AdminState { app, exports, .. }): State<AdminState>,
     _staff: RequireRole<Staff>,
     PathParam(event_id): PathParam<String>,
     Query(params): Query<ExportParams>,
