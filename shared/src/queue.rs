@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::config::{self, ConfigError};
 use crate::domain::expiry;
 use crate::domain::webhook::delivery::Delivery;
+use crate::store::StoreError;
 
 /// The body of a hold-expiry message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +99,21 @@ pub enum RefundMessage {
 #[derive(Debug, thiserror::Error)]
 #[error("queue: {0}")]
 pub struct QueueError(String);
+
+/// Why a worker could not handle one message; it comes back later (and,
+/// after the queue's tries, goes to its dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("malformed message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The work cannot be done yet (Stripe did not answer, say).
+    #[error("not yet: {0}")]
+    NotYet(String),
+}
 
 /// One SQS queue: JSON messages in, batches out.
 #[derive(Clone)]

@@ -72,6 +72,23 @@ pub struct Response {
     pub bytes: axum::body::Bytes,
 }
 
+impl Response {
+    /// A CSV body's values in the column headed `name`, row by row (cells
+    /// without quoted commas).
+    pub fn csv_column(&self, name: &str) -> Vec<String> {
+        let text = std::str::from_utf8(&self.bytes).expect("a CSV body is UTF-8");
+        let mut lines = text.split_terminator("\r\n");
+        let header = lines.next().expect("a CSV body has a header");
+        let column = header
+            .split(',')
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header}"));
+        lines
+            .map(|line| line.split(',').nth(column).unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
 /// A signed-in user as the client sees it.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -11,8 +11,7 @@ use shared::AppState;
 use shared::config::ConfigError;
 use shared::domain::expiry::{self, ExpiryStep};
 use shared::metrics::{self, HOLD_EXPIRY_LAG};
-use shared::queue::{self, HoldExpiryMessage, HoldExpiryQueue, QueueError};
-use shared::store::StoreError;
+use shared::queue::{self, HoldExpiryMessage, HoldExpiryQueue, MessageError};
 
 #[derive(Clone)]
 pub struct HoldExpiryState {
@@ -27,17 +26,6 @@ impl HoldExpiryState {
         let queue = HoldExpiryQueue::from_env(&aws)?;
         Ok(Self { app, queue })
     }
-}
-
-/// Why one message could not be handled; it comes back later.
-#[derive(Debug, thiserror::Error)]
-enum MessageError {
-    #[error("malformed message: {0}")]
-    Malformed(#[from] serde_json::Error),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 /// Handles a batch; the ids of messages that failed are reported.

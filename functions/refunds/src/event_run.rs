@@ -8,10 +8,10 @@
 use shared::domain::booking::{Booking, BookingSource};
 use shared::domain::refund::{self, BookingRefund, EventRefundStep};
 use shared::metrics::{self, REFUNDS_OWED};
-use shared::queue::RefundMessage;
+use shared::queue::{MessageError, RefundMessage};
 use shared::store::{RefundOrder, RefundRecorded};
 
-use crate::{MessageError, RefundsState};
+use crate::RefundsState;
 
 const REASON: &str = "event_cancelled";
 

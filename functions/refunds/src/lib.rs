@@ -16,8 +16,7 @@ use shared::config::{ConfigError, PaymentsConfig};
 use shared::domain::refund::{self, RefundStatus, RefundStep};
 use shared::metrics::{self, REFUNDS_FAILED};
 use shared::payments::{Payments, PaymentsError, RefundRequest};
-use shared::queue::{self, QueueError, RefundMessage, RefundQueue};
-use shared::store::StoreError;
+use shared::queue::{self, MessageError, RefundMessage, RefundQueue};
 
 #[derive(Clone)]
 pub struct RefundsState {
@@ -47,19 +46,6 @@ impl RefundsState {
             queue,
         })
     }
-}
-
-/// Why one message could not be handled; it comes back later.
-#[derive(Debug, thiserror::Error)]
-pub enum MessageError {
-    #[error("malformed message: {0}")]
-    Malformed(#[from] serde_json::Error),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error("Stripe did not refund yet: {0}")]
-    StripeUnavailable(String),
 }
 
 /// Handles a batch; the ids of messages that failed are reported.
@@ -118,8 +104,8 @@ pub async fn refund_payment(
             tracing::error!(payment_intent_id, booking_id = %job.booking_id, %reason, "refund refused by Stripe");
             Ok(())
         }
-        RefundStep::RetryAfter { after } => Err(MessageError::StripeUnavailable(format!(
-            "retrying in {} s",
+        RefundStep::RetryAfter { after } => Err(MessageError::NotYet(format!(
+            "Stripe did not refund yet; retrying in {} s",
             after.whole_seconds()
         ))),
     }

@@ -14,8 +14,7 @@ use shared::domain::webhook::DeliveryStatus;
 use shared::domain::webhook::delivery::Delivery;
 use shared::domain::webhook::retry::{Attempt, RetrySchedule};
 use shared::outbound::Sender;
-use shared::queue::{self, QueueError, WebhookMessage, WebhookQueue};
-use shared::store::StoreError;
+use shared::queue::{self, MessageError, WebhookMessage, WebhookQueue};
 
 #[derive(Clone)]
 pub struct DelivererState {
@@ -39,17 +38,6 @@ impl DelivererState {
             schedule,
         })
     }
-}
-
-/// Why one message could not be handled; it comes back later.
-#[derive(Debug, thiserror::Error)]
-enum MessageError {
-    #[error("malformed message: {0}")]
-    Malformed(#[from] serde_json::Error),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 /// Handles a batch; the ids of messages that failed are reported.
