@@ -27,5 +27,6 @@ mod settings;
 mod sign_in;
 mod stripe_limits;
 mod tiers;
+mod tasks;
 mod walk_in;
 mod webhooks;
