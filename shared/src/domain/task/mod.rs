@@ -15,6 +15,7 @@ pub use access::{Relation, View, can_delete, can_edit, can_see, viewers};
 pub use change::{Effects, Notice, NoticeKind, effects};
 pub use mentions::{MAX_TEXT_MENTIONS, mentioned_emails};
 
+use crate::domain::event::to_stored_time;
 use crate::error::{ApiError, FieldError};
 
 /// Every person related to a task has an index item written in the task's
@@ -283,7 +284,14 @@ impl TaskPatch {
             task.event_id = event;
         }
         if let Some(due) = self.due_at {
-            task.due_at = due.map(|t| t.to_offset(time::UtcOffset::UTC));
+            // Stored as RFC 3339 UTC text, which only years 1 to 9999 have.
+            task.due_at = due.and_then(to_stored_time);
+            if due.is_some() && task.due_at.is_none() {
+                invalid(
+                    "due_at",
+                    "must be a time between the years 1 and 9999 in UTC",
+                );
+            }
         }
         if !errors.is_empty() {
             return Err(TaskError::Invalid(errors));
@@ -446,6 +454,17 @@ pub(crate) mod tests {
             patch.apply(&task(), &resolved(&known, &[]), NOW),
             Err(too_many_mentions())
         );
+    }
+
+    #[test]
+    fn a_due_time_is_kept_in_utc_whole_seconds_and_one_utc_cannot_hold_is_refused() {
+        let patch: TaskPatch =
+            serde_json::from_str(r#"{"due_at":"2026-12-24T18:00:00.5+01:00"}"#).unwrap();
+        let after = patch.apply(&task(), &Resolved::default(), NOW).unwrap();
+        assert_eq!(after.due_at, Some(datetime!(2026-12-24 17:00 UTC)));
+        let patch: TaskPatch =
+            serde_json::from_str(r#"{"due_at":"9999-12-31T23:30:00-01:00"}"#).unwrap();
+        assert!(patch.apply(&task(), &Resolved::default(), NOW).is_err());
     }
 
     #[test]
