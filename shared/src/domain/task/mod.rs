@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 pub use access::{Relation, View, can_delete, can_edit, can_see, viewers};
 pub use change::{Effects, Notice, NoticeKind, effects};
-pub use mentions::{MAX_TEXT_MENTIONS, mentioned_emails};
+pub use mentions::mentioned_emails;
 
 use crate::domain::event::to_stored_time;
 use crate::error::{ApiError, FieldError};
