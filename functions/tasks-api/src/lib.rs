@@ -65,6 +65,8 @@ pub fn routes(state: TasksState) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     paths(tasks::create, tasks::list, tasks::show, tasks::update, tasks::remove),
+    // Named only by a query parameter, which utoipa does not collect.
+    components(schemas(shared::domain::task::View)),
     tags((name = "tasks", description = "The team's tasks, with mail to whoever is assigned or mentioned"))
 )]
 struct ApiDoc;
