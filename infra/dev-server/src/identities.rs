@@ -22,6 +22,7 @@ pub const SCHEDULER: &str = "SchedulerFunction";
 pub const STRIPE_WEBHOOK: &str = "StripeWebhookFunction";
 pub const CHECKIN_API: &str = "CheckinApiFunction";
 pub const WEBHOOK_DELIVERER: &str = "WebhookDelivererFunction";
+pub const TASKS_API: &str = "TasksApiFunction";
 
 /// The deployed template, read when the local stack starts.
 pub const TEMPLATE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");

@@ -38,6 +38,7 @@ use shared::payments::Payments;
 use shared::queue::{HoldExpiryQueue, Queue, RefundQueue, WebhookQueue};
 use shared::schedules::PublishSchedules;
 use stripe_webhook::WebhookState;
+use tasks_api::TasksState;
 use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
@@ -55,6 +56,7 @@ pub struct Functions {
     pub hold_expiry: HoldExpiryState,
     pub refunds: RefundsState,
     pub scheduler: SchedulerState,
+    pub tasks: TasksState,
     pub webhook: WebhookState,
     pub webhook_deliverer: DelivererState,
 }
@@ -188,6 +190,14 @@ impl Functions {
                 app: app(identities::SCHEDULER),
                 refunds: refunds(identities::SCHEDULER),
             },
+            tasks: TasksState {
+                app: app(identities::TASKS_API),
+                mailer: Mailer::new(
+                    &aws.function(identities::TASKS_API),
+                    &settings.mail.mail_from,
+                ),
+                mail: mail.clone(),
+            },
             webhook: WebhookState {
                 app: app(identities::STRIPE_WEBHOOK),
                 payments: settings.payments.clone(),
@@ -219,7 +229,8 @@ pub fn app(functions: Functions) -> Router {
         .merge(events_api::routes(functions.events))
         .merge(bookings_api::routes(functions.bookings))
         .merge(stripe_webhook::routes(functions.webhook))
-        .merge(checkin_api::routes(functions.checkin));
+        .merge(checkin_api::routes(functions.checkin))
+        .merge(tasks_api::routes(functions.tasks));
     shared::http::finish(routes, &app)
 }
 
@@ -396,6 +407,7 @@ pub fn openapi() -> OpenApi {
         bookings_api::openapi(),
         stripe_webhook::openapi(),
         checkin_api::openapi(),
+        tasks_api::openapi(),
     ] {
         doc.merge(part);
     }

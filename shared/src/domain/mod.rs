@@ -20,6 +20,7 @@ pub mod role;
 pub mod schedule;
 pub mod secret_token;
 pub mod settings;
+pub mod task;
 pub mod ticket;
 pub mod user;
 pub mod webhook;

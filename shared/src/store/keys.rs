@@ -294,6 +294,41 @@ pub fn webhook_deliveries_pk(endpoint_id: &str) -> String {
     format!("DELIVERIES#{endpoint_id}")
 }
 
+/// A task and everything about it share its partition: the task (`META`),
+/// one index item per person who has it in their list, and the notices
+/// mailed about it.
+pub fn task(id: &str) -> (String, String) {
+    (task_pk(id), "META".into())
+}
+
+fn task_pk(id: &str) -> String {
+    format!("TASK#{id}")
+}
+
+/// Every task sits in one GSI1 partition, newest last, for admins' "all":
+/// tasks are written by people, far below a partition's 1,000 writes/s.
+pub const TASKS_INDEX_PK: &str = "TASKS";
+
+/// The index item of a person who created, is assigned or is mentioned in
+/// a task; it sits in GSI1 under `tasks_of(user)`.
+pub fn task_viewer(task_id: &str, user_id: &str) -> (String, String) {
+    (task_pk(task_id), format!("VIEWER#{user_id}"))
+}
+
+/// The GSI1 partition of the tasks one person may see (staff's listing).
+pub fn tasks_of(user_id: &str) -> String {
+    format!("TASKVIEW#{user_id}")
+}
+
+/// The claim of one notice: (task, person, kind, the task version that
+/// owed it), so each change mails each person once.
+pub fn task_notice(task_id: &str, user_id: &str, kind: &str, version: u64) -> (String, String) {
+    (
+        task_pk(task_id),
+        format!("NOTICE#{user_id}#{kind}#{version:010}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod payments;
 mod refunds;
 mod sessions;
 mod settings;
+mod tasks;
 mod tickets;
 mod transact;
 mod uploads;
@@ -41,6 +42,7 @@ pub use payments::{ConfirmOutcome, Payment};
 pub use refunds::{DueRefund, RefundJob, RefundOrder, RefundRecorded};
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
 pub use settings::StoredSettings;
+pub use tasks::{TaskChange, TaskQuery};
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
 

@@ -26,6 +26,7 @@ mod sessions;
 mod settings;
 mod sign_in;
 mod stripe_limits;
+mod tasks;
 mod tiers;
 mod walk_in;
 mod webhooks;

@@ -102,6 +102,11 @@ fn the_openapi_document_covers_the_contract_built_so_far() {
         ("POST", "/v1/webhooks/stripe"),
         ("POST", "/v1/checkin"),
         ("GET", "/v1/events/{id}/checkin-stats"),
+        ("POST", "/v1/tasks"),
+        ("GET", "/v1/tasks"),
+        ("GET", "/v1/tasks/{id}"),
+        ("PATCH", "/v1/tasks/{id}"),
+        ("DELETE", "/v1/tasks/{id}"),
     ];
     let documented = documented_operations();
     for (method, path) in expected {
