@@ -1151,6 +1151,20 @@ impl Ids {
     }
 }
 
+/// An event of `layout` with everything else plausible, for other modules'
+/// tests.
+#[cfg(test)]
+pub(crate) fn test_event(layout: serde_json::Value) -> Event {
+    serde_json::from_value::<NewEvent>(serde_json::json!({
+        "title": "Gala", "venue": "Hall", "starts_at": "2030-02-01T19:00:00Z",
+        "ends_at": "2030-02-01T23:00:00Z", "timezone": "Europe/Paris", "currency": "usd",
+        "layout": layout,
+    }))
+    .unwrap()
+    .into_event("e".into(), OffsetDateTime::UNIX_EPOCH, 10)
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,19 +251,8 @@ fn write_record(out: &mut Vec<u8>, fields: impl Iterator<Item = String>) {
 mod tests {
     use super::*;
     use crate::domain::Role;
-    use crate::domain::event::NewEvent;
+    use crate::domain::event::test_event as event;
     use serde_json::json;
-
-    fn event(layout: serde_json::Value) -> Event {
-        serde_json::from_value::<NewEvent>(json!({
-            "title": "Gala", "venue": "Hall", "starts_at": "2030-02-01T19:00:00Z",
-            "ends_at": "2030-02-01T23:00:00Z", "timezone": "Europe/Paris", "currency": "usd",
-            "layout": layout,
-        }))
-        .unwrap()
-        .into_event("e".into(), OffsetDateTime::UNIX_EPOCH, 10)
-        .unwrap()
-    }
 
     fn open() -> Event {
         event(json!({ "mode": "open", "capacity": 100, "price_cents": 100 }))

@@ -100,20 +100,8 @@ impl<'a> Kinds<'a> {
 mod tests {
     use super::*;
     use crate::domain::booking::TierItem;
-    use crate::domain::event::NewEvent;
+    use crate::domain::event::test_event as event;
     use serde_json::json;
-    use time::OffsetDateTime;
-
-    fn event(layout: serde_json::Value) -> Event {
-        serde_json::from_value::<NewEvent>(json!({
-            "title": "Gala", "venue": "Hall", "starts_at": "2030-02-01T19:00:00Z",
-            "ends_at": "2030-02-01T23:00:00Z", "timezone": "Europe/Paris", "currency": "usd",
-            "layout": layout,
-        }))
-        .unwrap()
-        .into_event("e".into(), OffsetDateTime::UNIX_EPOCH, 10)
-        .unwrap()
-    }
 
     fn line(kind: &str, quantity: u32, seats: u32, price_cents: i64) -> Line {
         Line {

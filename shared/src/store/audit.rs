@@ -1,7 +1,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::item::{get_s, get_time, key, n, rfc3339, s, second_bounds};
-use super::paging::Page;
+use super::paging::{Page, with_equality_filters};
 use super::{Item, Store, StoreError, keys};
 use crate::cursor::PageKey;
 use crate::domain::audit::{
@@ -55,7 +55,7 @@ impl Store {
             }
             let pk = keys::audit_day(&day);
             let request = || {
-                let mut request = self
+                let request = self
                     .client
                     .query()
                     .table_name(self.table_name())
@@ -64,24 +64,15 @@ impl Store {
                     .expression_attribute_values(":lowest", s(&lowest))
                     .expression_attribute_values(":highest", s(&highest))
                     .scan_index_forward(false);
-                let mut conditions = Vec::new();
-                for (name, value) in [
-                    ("action", &filter.action),
-                    ("actor_id", &filter.actor_id),
-                    ("target", &filter.target),
-                ] {
-                    if let Some(value) = value {
-                        conditions.push(format!("#{name} = :{name}"));
-                        request = request
-                            .expression_attribute_names(format!("#{name}"), name)
-                            .expression_attribute_values(format!(":{name}"), s(value));
-                    }
-                }
-                if conditions.is_empty() {
-                    request
-                } else {
-                    request.filter_expression(conditions.join(" AND "))
-                }
+                with_equality_filters(
+                    request,
+                    Vec::new(),
+                    &[
+                        ("action", filter.action.as_deref()),
+                        ("actor_id", filter.actor_id.as_deref()),
+                        ("target", filter.target.as_deref()),
+                    ],
+                )
             };
             let page = self
                 .query_page(

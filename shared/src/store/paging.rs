@@ -7,9 +7,31 @@
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::item::get_s;
+use super::item::{get_s, s};
 use super::{Item, Store, StoreError, classify};
 use crate::cursor::PageKey;
+
+/// Adds `#name = :name` for each filter that has a value, ANDed with
+/// `conditions` (whose names and values are already on `request`).
+pub(super) fn with_equality_filters(
+    mut request: QueryFluentBuilder,
+    mut conditions: Vec<String>,
+    filters: &[(&str, Option<&str>)],
+) -> QueryFluentBuilder {
+    for &(name, value) in filters {
+        if let Some(value) = value {
+            conditions.push(format!("#{name} = :{name}"));
+            request = request
+                .expression_attribute_names(format!("#{name}"), name)
+                .expression_attribute_values(format!(":{name}"), s(value));
+        }
+    }
+    if conditions.is_empty() {
+        request
+    } else {
+        request.filter_expression(conditions.join(" AND "))
+    }
+}
 
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -10,7 +10,7 @@ use time::Duration;
 use super::audit::audit_item;
 use super::item::{get_n, get_s, get_time, has, key, n, rfc3339, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
-use super::paging::Page;
+use super::paging::{Page, with_equality_filters};
 use super::{Item, Store, StoreError, build_error, transaction_applied};
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
@@ -133,23 +133,15 @@ impl Store {
                     .expression_attribute_names(format!("#{relation}"), relation)
                     .expression_attribute_values(":yes", AttributeValue::Bool(true));
             }
-            for (name, value) in [
-                ("status", query.status.map(TaskStatus::as_str)),
-                ("priority", query.priority.map(Priority::as_str)),
-                ("event_id", query.event_id),
-            ] {
-                if let Some(value) = value {
-                    conditions.push(format!("#{name} = :{name}"));
-                    request = request
-                        .expression_attribute_names(format!("#{name}"), name)
-                        .expression_attribute_values(format!(":{name}"), s(value));
-                }
-            }
-            if conditions.is_empty() {
-                request
-            } else {
-                request.filter_expression(conditions.join(" AND "))
-            }
+            with_equality_filters(
+                request,
+                conditions,
+                &[
+                    ("status", query.status.map(TaskStatus::as_str)),
+                    ("priority", query.priority.map(Priority::as_str)),
+                    ("event_id", query.event_id),
+                ],
+            )
         };
         self.query_page(
             request,
