@@ -16,6 +16,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use dev_server::identities::{self, LocalAws};
+use dev_server::stream::{Start, TableStream};
 use dev_server::{Functions, Settings};
 use fake_stripe::FakeStripe;
 use hold_expiry::HoldExpiryState;
@@ -33,6 +34,7 @@ use shared::queue::Queue;
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use webhook_deliverer::DelivererState;
+use webhook_events::ChangesState;
 
 pub const JWT_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 
@@ -56,6 +58,8 @@ pub struct TestApp {
     /// The webhook deliverer, on this app's own webhook queue, retrying
     /// after `WEBHOOK_TEST_RETRY` instead of production's hours.
     pub webhook_deliverer: DelivererState,
+    /// webhook-events, handing deliveries to this app's webhook queue.
+    pub webhook_events: ChangesState,
     /// Each function's AWS config: its identity, through the IAM proxy.
     pub aws: LocalAws,
     pub client_ip: SocketAddr,
@@ -251,6 +255,7 @@ impl TestApp {
             refunds: functions.refunds.clone(),
             scheduler: functions.scheduler.clone(),
             webhook_deliverer: functions.webhook_deliverer.clone(),
+            webhook_events: functions.webhook_events.clone(),
             aws,
             router: dev_server::app(functions),
             stripe,
@@ -276,6 +281,52 @@ impl TestApp {
             webhook_deliverer::handle(&self.webhook_deliverer, event)
         })
         .await
+    }
+
+    /// The table's stream from now on, read as webhook-events' event
+    /// source reads it (its identity, checked by the IAM proxy).
+    pub async fn change_stream(&self) -> TableStream {
+        TableStream::open(
+            &self.aws.function(identities::WEBHOOK_EVENTS),
+            &self.webhook_events.app.config.table_name,
+            Start::Now,
+        )
+        .await
+        .expect("the table has a stream")
+    }
+
+    /// Runs this app's webhook-events on the stream until it has caught up
+    /// (or `rounds` reads), handing it only the records that name one of
+    /// `about` (as the template's filter hands it only some items): the
+    /// stream carries every test's changes. Returns the records handed.
+    pub async fn run_change_stream(
+        &self,
+        stream: &mut TableStream,
+        about: &[&str],
+        rounds: usize,
+    ) -> usize {
+        let mut handed = 0;
+        for _ in 0..rounds {
+            let mut mine = 0;
+            let read = stream
+                .poll(|mut event| {
+                    event.records.retain(|record| names_any(record, about));
+                    mine += event.records.len();
+                    async move {
+                        if event.records.is_empty() {
+                            return Default::default();
+                        }
+                        webhook_events::handle(&self.webhook_events, event).await
+                    }
+                })
+                .await
+                .expect("the stream reads");
+            handed += mine;
+            if read == 0 {
+                break;
+            }
+        }
+        handed
     }
 
     /// An address unique to this app.
@@ -454,6 +505,25 @@ impl TestApp {
         assert_eq!(response.status, StatusCode::OK, "{:?}", response.body);
         session_from(&response.body)
     }
+}
+
+/// Does a stream record's item carry one of `ids` in a string attribute?
+fn names_any(record: &aws_lambda_events::event::dynamodb::EventRecord, ids: &[&str]) -> bool {
+    [&record.change.new_image, &record.change.old_image]
+        .into_iter()
+        .flat_map(|image| image.iter())
+        .any(|(_, value)| match value {
+            serde_dynamo::AttributeValue::S(text) => ids.iter().any(|id| text.contains(id)),
+            _ => false,
+        })
+}
+
+/// Every webhook endpoint receives every test's events of its types, and
+/// the tests count what their receivers got: the tests that deliver hold
+/// this for their whole run.
+pub async fn webhook_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static WEBHOOKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    WEBHOOKS.lock().await
 }
 
 /// Sweeps act on every app's due items (they query the whole table), so

@@ -22,6 +22,7 @@ pub const SCHEDULER: &str = "SchedulerFunction";
 pub const STRIPE_WEBHOOK: &str = "StripeWebhookFunction";
 pub const CHECKIN_API: &str = "CheckinApiFunction";
 pub const WEBHOOK_DELIVERER: &str = "WebhookDelivererFunction";
+pub const WEBHOOK_EVENTS: &str = "WebhookEventsFunction";
 pub const TASKS_API: &str = "TasksApiFunction";
 
 /// The deployed template, read when the local stack starts.

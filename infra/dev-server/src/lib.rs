@@ -6,6 +6,7 @@
 //! policy by infra/iam-proxy (`identities`).
 
 pub mod identities;
+pub mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use tower_http::cors::CorsLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder};
 use webhook_deliverer::DelivererState;
+use webhook_events::ChangesState;
 
 /// Each function's state, each with its own AWS identity (`identities`),
 /// so every call is checked against that function's template policy.
@@ -59,6 +61,7 @@ pub struct Functions {
     pub tasks: TasksState,
     pub webhook: WebhookState,
     pub webhook_deliverer: DelivererState,
+    pub webhook_events: ChangesState,
 }
 
 /// What the functions read from their environment in Lambda.
@@ -215,6 +218,10 @@ impl Functions {
                 sender: Sender::new(settings.config.env),
                 schedule: settings.webhook_retry.clone(),
             },
+            webhook_events: ChangesState {
+                app: app(identities::WEBHOOK_EVENTS),
+                queue: webhooks(identities::WEBHOOK_EVENTS),
+            },
         }
     }
 }
@@ -260,6 +267,28 @@ pub async fn poll_webhooks(state: DelivererState, source: WebhookQueue) {
         webhook_deliverer::handle(&state, event)
     })
     .await
+}
+
+/// How often the table's stream is read when it had nothing new (Lambda
+/// polls each shard four times a second).
+const STREAM_POLL: Duration = Duration::from_millis(250);
+
+/// The DynamoDB Streams event source of webhook-events, locally: reads
+/// every shard, forever.
+pub async fn poll_changes(state: ChangesState, mut source: stream::TableStream) {
+    loop {
+        match source
+            .poll(|event| webhook_events::handle(&state, event))
+            .await
+        {
+            Ok(0) => tokio::time::sleep(STREAM_POLL).await,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "polling the table's stream failed");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
 }
 
 /// An SQS event source, locally: long-polls the queue, hands each batch to
@@ -345,6 +374,22 @@ pub fn on_own_threads(router: Router, name: &str) -> std::io::Result<Router> {
             }
         },
     )))
+}
+
+/// The future `work` makes, run on a thread and runtime of its own named
+/// `name`, so `make bench` counts its CPU apart from the API's.
+pub fn on_own_thread<F, Fut>(name: &str, work: F) -> std::io::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || runtime.block_on(work()))?;
+    Ok(())
 }
 
 /// The browser access the HTTP API grants in AWS (template.yaml): the

@@ -79,6 +79,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         functions.webhook_deliverer.clone(),
         webhook_source,
     ));
+    // On its own thread, named as the bench counts it: in AWS it is a
+    // function of its own, not part of the API's cost.
+    let changes = dev_server::stream::TableStream::open(
+        &aws.event_source(identities::WEBHOOK_EVENTS, dev_server::POLL_WAIT),
+        &functions.webhook_events.app.config.table_name,
+        dev_server::stream::Start::Oldest,
+    )
+    .await?;
+    let changes_state = functions.webhook_events.clone();
+    dev_server::on_own_thread("change-stream", move || {
+        dev_server::poll_changes(changes_state, changes)
+    })?;
     tokio::spawn(dev_server::sweep_every(
         functions.scheduler.clone(),
         Duration::from_secs(sweep_seconds),
@@ -93,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     )
     .with_rate_limits(RateLimits::LIVE);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry, refund and webhook polls and the sweep running");
+    tracing::info!(url = %format!("http://127.0.0.1:{port}"), sweep_seconds, "dev server listening; hold-expiry, refund, webhook and stream polls and the sweep running");
     axum::serve(
         listener,
         dev_server::app(functions)

@@ -46,10 +46,12 @@ impl Locals {
         self
     }
 
-    /// A DynamoDB table by its name.
+    /// A DynamoDB table by its name; its stream, whatever its label
+    /// (DynamoDB Local labels it when the table is created).
     pub fn table(self, logical_id: &str, name: &str) -> Self {
         let arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}");
-        self.resource(logical_id, name, &[("Arn", &arn)])
+        let stream = format!("{arn}/stream/*");
+        self.resource(logical_id, name, &[("Arn", &arn), ("StreamArn", &stream)])
     }
 
     /// An S3 bucket by its name (`Ref`, as in CloudFormation).

@@ -363,7 +363,7 @@ fn present(
         .filter_map(|(name, value)| Some((name.to_owned(), value?)))
 }
 
-fn event_from_item(item: &Item) -> Result<Event, StoreError> {
+pub(super) fn event_from_item(item: &Item) -> Result<Event, StoreError> {
     let status = get_s(item, "status")?;
     let layout = serde_json::from_str(get_s(item, "layout")?)
         .map_err(|e| StoreError::Corrupt(format!("layout: {e}")))?;

@@ -5,6 +5,7 @@
 
 mod audit;
 mod bookings;
+mod changes;
 mod events;
 mod exports;
 mod holds;
@@ -33,6 +34,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
+pub use changes::snapshot;
 pub use events::{EventChange, EventQuery, EventSaved};
 pub use exports::BookingRecord;
 pub use holds::HoldOutcome;

@@ -18,7 +18,7 @@ use crate::domain::task::{Notice, Priority, Relation, Task, TaskStatus, View, vi
 
 /// What a stream reader (webhooks) keys on: `kind` tells a task from its
 /// index items and claims, which share its partition.
-const KIND_TASK: &str = "task";
+pub(super) const KIND_TASK: &str = "task";
 const KIND_VIEWER: &str = "task_viewer";
 const KIND_NOTICE: &str = "task_notice";
 
@@ -279,7 +279,7 @@ fn viewer_item(task: &Task, user: &str, relation: Relation) -> Item {
     item
 }
 
-fn task_from_item(item: &Item) -> Result<Task, StoreError> {
+pub(super) fn task_from_item(item: &Item) -> Result<Task, StoreError> {
     let optional = |name: &str| {
         has(item, name)
             .then(|| get_s(item, name).map(str::to_owned))

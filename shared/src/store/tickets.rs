@@ -208,7 +208,7 @@ fn ticket_item(ticket: &Ticket) -> Item {
     item
 }
 
-fn ticket_from_item(item: &Item) -> Result<Ticket, StoreError> {
+pub(super) fn ticket_from_item(item: &Item) -> Result<Ticket, StoreError> {
     Ok(Ticket {
         id: get_s(item, "id")?.to_owned(),
         booking_id: get_s(item, "booking_id")?.to_owned(),

@@ -15,29 +15,35 @@ use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use integration_tests::{Options, Session, TestApp, assert_problem};
+use integration_tests::{Options, Session, TestApp, assert_problem, webhook_lock};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use shared::config::AppEnv;
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Received {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Received {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
 }
 
 /// A webhook endpoint on a free port: answers each request with the next
 /// status of its script (200 once the script is used up) and keeps what
 /// it got.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> Self {
+    pub(crate) async fn start(script: &[u16]) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.to_vec()));
         let state = (received.clone(), script);
@@ -52,7 +58,7 @@ impl Receiver {
         Self { url, received }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().expect("not poisoned").clone()
     }
 }
@@ -80,7 +86,7 @@ async fn receive(
 /// The receiver's check of a Standard Webhooks signature: HMAC-SHA256 of
 /// `<id>.<timestamp>.<body>` keyed by the secret's base64-decoded bytes,
 /// one of the space-separated `v1,<base64>` values.
-fn verified(secret: &str, request: &Received) -> bool {
+pub(crate) fn verified(secret: &str, request: &Received) -> bool {
     let header = |name: &str| {
         request
             .headers
@@ -109,11 +115,21 @@ fn verified(secret: &str, request: &Received) -> bool {
 }
 
 async fn register(app: &TestApp, admin: &Session, url: &str, format: &str) -> Value {
+    register_for(app, admin, url, format, &["booking.confirmed"]).await
+}
+
+pub(crate) async fn register_for(
+    app: &TestApp,
+    admin: &Session,
+    url: &str,
+    format: &str,
+    events: &[&str],
+) -> Value {
     let created = app
         .post(
             "/v1/admin/webhooks",
             Some(&admin.access_token),
-            json!({ "url": url, "events": ["booking.confirmed"], "format": format, "description": "ops" }),
+            json!({ "url": url, "events": events, "format": format, "description": "ops" }),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
@@ -131,7 +147,7 @@ async fn ping(app: &TestApp, admin: &Session, endpoint: &str) {
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.body);
 }
 
-async fn deliveries(app: &TestApp, admin: &Session, endpoint: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, admin: &Session, endpoint: &str) -> Vec<Value> {
     let listed = app
         .get(
             &format!("/v1/admin/webhooks/{endpoint}/deliveries"),
@@ -145,7 +161,7 @@ async fn deliveries(app: &TestApp, admin: &Session, endpoint: &str) -> Vec<Value
 /// Runs the deliverer until the endpoint's newest delivery is no longer
 /// pending: the app's clock and the real one moved a retry step each
 /// round, so every delayed attempt comes due.
-async fn deliver_until_settled(app: &TestApp, admin: &Session, endpoint: &str) -> Value {
+pub(crate) async fn deliver_until_settled(app: &TestApp, admin: &Session, endpoint: &str) -> Value {
     for _ in 0..20 {
         app.run_webhook_deliverer(10).await;
         let newest = deliveries(app, admin, endpoint).await[0].clone();
@@ -160,6 +176,7 @@ async fn deliver_until_settled(app: &TestApp, admin: &Session, endpoint: &str) -
 
 #[tokio::test]
 async fn a_ping_reaches_a_standard_endpoint_once_correctly_signed() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     let receiver = Receiver::start(&[]).await;
@@ -206,6 +223,7 @@ async fn a_ping_reaches_a_standard_endpoint_once_correctly_signed() {
 
 #[tokio::test]
 async fn an_endpoint_failing_three_times_gets_the_same_webhook_id_four_times() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     let receiver = Receiver::start(&[500, 500, 500]).await;
@@ -229,6 +247,7 @@ async fn an_endpoint_failing_three_times_gets_the_same_webhook_id_four_times() {
 
 #[tokio::test]
 async fn a_dead_endpoint_ends_failed_and_is_retried_by_hand() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     // Four attempts (the test schedule), all refused; the manual retry is answered.
@@ -258,6 +277,7 @@ async fn a_dead_endpoint_ends_failed_and_is_retried_by_hand() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_ends_failed() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     // A port that was free a moment ago: nothing listens there.
@@ -278,6 +298,7 @@ async fn an_unreachable_endpoint_ends_failed() {
 
 #[tokio::test]
 async fn a_discord_endpoint_gets_a_readable_unsigned_message() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     let receiver = Receiver::start(&[]).await;
@@ -300,6 +321,7 @@ async fn a_discord_endpoint_gets_a_readable_unsigned_message() {
 
 #[tokio::test]
 async fn a_deleted_endpoint_is_gone_and_gets_nothing_more() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     let receiver = Receiver::start(&[]).await;
@@ -331,6 +353,7 @@ async fn a_deleted_endpoint_is_gone_and_gets_nothing_more() {
 
 #[tokio::test]
 async fn bad_registrations_are_refused_with_the_field_named() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
     let admin = app.user_with_role("hooks", "admin").await;
     let user = app.user_with_role("nosy", "staff").await;
@@ -374,6 +397,7 @@ async fn bad_registrations_are_refused_with_the_field_named() {
 
 #[tokio::test]
 async fn production_refuses_plain_http_and_private_addresses() {
+    let _webhooks = webhook_lock().await;
     let app = TestApp::with(Options {
         env: Some(AppEnv::Production),
         ..Options::default()

@@ -14,11 +14,39 @@ fn table_arn(name: &str) -> String {
     }
 }
 
+/// A stream's ARN as IAM names it here: DynamoDB Local's own
+/// (`arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/<label>`) in the
+/// local region and account, like every other resource.
+fn stream_arn(arn: &str) -> Option<String> {
+    let (_, path) = arn.split_once(":table/")?;
+    path.contains("/stream/")
+        .then(|| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{path}"))
+}
+
+/// DynamoDB Streams (JSON 1.0, signed for `dynamodb`): each operation on
+/// its stream. A shard iterator starts with its stream's ARN (`<arn>|...`),
+/// so GetRecords is checked on the stream it reads.
+fn stream_accesses(op: &str, body: &Value) -> Option<Vec<Access>> {
+    let action = format!("dynamodb:{op}");
+    let resource = match op {
+        "ListStreams" => "*".to_owned(),
+        "GetRecords" => {
+            let iterator = body.get("ShardIterator")?.as_str()?;
+            stream_arn(iterator.split('|').next()?)?
+        }
+        _ => stream_arn(body.get("StreamArn")?.as_str()?)?,
+    };
+    Some(vec![Access::new(action, resource)])
+}
+
 /// DynamoDB (JSON 1.0): one permission per operation, except transactions
 /// (each item needs its own action on its table) and batches (the batch
 /// action on each table).
 pub(super) fn accesses(call: &Call) -> Option<Vec<Access>> {
     let target = target(call)?;
+    if let Some(op) = target.strip_prefix("DynamoDBStreams_20120810.") {
+        return stream_accesses(op, &json(call));
+    }
     let op = target.strip_prefix("DynamoDB_20120810.")?;
     let body = json(call);
     let table = |v: &Value| v.get("TableName").and_then(Value::as_str).map(table_arn);
@@ -80,6 +108,41 @@ mod tests {
             Some(&format!("DynamoDB_20120810.{op}")),
             body,
         )
+    }
+
+    fn streams_need(op: &str, body: Value) -> Vec<(String, String)> {
+        needs(
+            "dynamodb",
+            Method::POST,
+            "/",
+            "",
+            Some(&format!("DynamoDBStreams_20120810.{op}")),
+            body,
+        )
+    }
+
+    const STREAM: &str =
+        "arn:aws:dynamodb:us-east-1:123456789012:table/tickets/stream/2026-12-04T18:00:00.000";
+
+    #[test]
+    fn stream_reads_need_their_action_on_the_stream_in_the_local_account() {
+        let local =
+            "arn:aws:dynamodb:ddblocal:000000000000:table/tickets/stream/2026-12-04T18:00:00.000";
+        assert_eq!(
+            streams_need("DescribeStream", serde_json::json!({ "StreamArn": local })),
+            vec![pair("dynamodb:DescribeStream", STREAM)]
+        );
+        assert_eq!(
+            streams_need(
+                "GetRecords",
+                serde_json::json!({ "ShardIterator": format!("{local}|1|AAAA") })
+            ),
+            vec![pair("dynamodb:GetRecords", STREAM)]
+        );
+        assert_eq!(
+            streams_need("ListStreams", serde_json::json!({})),
+            vec![pair("dynamodb:ListStreams", "*")]
+        );
     }
 
     #[test]

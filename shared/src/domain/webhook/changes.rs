@@ -1,8 +1,9 @@
-//! Which stored changes raise which webhook event: the table's stream
+//! Which stored changes raise which webhook events: the table's stream
 //! gives every item's old and new image; the store reads the few item
 //! kinds that matter into `Snapshot`s and this decides. A change raises
-//! at most one event, only on the transition itself (a later update of a
-//! confirmed booking raises nothing again).
+//! each event type at most once, only on the transition itself (a later
+//! update of a confirmed booking raises nothing again); a task's change
+//! may raise several (created, and assigned to someone).
 
 use serde_json::{Value, json};
 
@@ -33,6 +34,16 @@ pub enum Snapshot {
         label: String,
         checked_in_at: Option<String>,
     },
+    Task {
+        id: String,
+        title: String,
+        status: String,
+        priority: String,
+        assignee_id: Option<String>,
+        mentions: Vec<String>,
+        event_id: Option<String>,
+        version: u64,
+    },
 }
 
 /// An event to deliver: its type and its `data`.
@@ -42,8 +53,17 @@ pub struct Raised {
     pub data: Value,
 }
 
-/// The event a change from `old` to `new` raises, if any.
-pub fn raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Option<Raised> {
+/// The events a change from `old` to `new` raises, at most one of each type.
+pub fn raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Vec<Raised> {
+    match new {
+        Some(Snapshot::Task { .. }) => task_raised(old, new),
+        Some(_) => status_raised(old, new).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// A booking, event or ticket entering the state that raises its event.
+fn status_raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Option<Raised> {
     let new = new?;
     let (event_type, data) = match (old, new) {
         (
@@ -126,8 +146,76 @@ pub fn raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Option<Raised> 
             });
             (EventType::CheckinAdmitted, data)
         }
+        (_, Snapshot::Task { .. }) => return None,
     };
     Some(Raised { event_type, data })
+}
+
+/// A task created or edited, given to someone, or newly mentioning people.
+fn task_raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Vec<Raised> {
+    let Some(Snapshot::Task {
+        id,
+        title,
+        status,
+        priority,
+        assignee_id,
+        mentions,
+        event_id,
+        version,
+    }) = new
+    else {
+        return Vec::new();
+    };
+    let before = match old {
+        Some(Snapshot::Task {
+            assignee_id,
+            mentions,
+            version,
+            ..
+        }) => Some((assignee_id, mentions, *version)),
+        _ => None,
+    };
+    let data = |extra: Option<(&str, Value)>| {
+        let mut data = json!({
+            "task_id": id, "title": title, "status": status, "priority": priority,
+            "assignee_id": assignee_id, "mentions": mentions, "event_id": event_id,
+        });
+        if let Some((name, value)) = extra {
+            data[name] = value;
+        }
+        data
+    };
+    let mut out = Vec::new();
+    match before {
+        None => out.push(Raised {
+            event_type: EventType::TaskCreated,
+            data: data(None),
+        }),
+        Some((_, _, was)) if was != *version => out.push(Raised {
+            event_type: EventType::TaskUpdated,
+            data: data(None),
+        }),
+        // Not a change of the task itself (a rewrite of the same version).
+        Some(_) => return out,
+    }
+    let was_assigned = before.and_then(|(assignee, _, _)| assignee.as_ref());
+    if assignee_id.is_some() && assignee_id.as_ref() != was_assigned {
+        out.push(Raised {
+            event_type: EventType::TaskAssigned,
+            data: data(None),
+        });
+    }
+    let newly_mentioned: Vec<&String> = mentions
+        .iter()
+        .filter(|m| before.is_none_or(|(_, was, _)| !was.contains(m)))
+        .collect();
+    if !newly_mentioned.is_empty() {
+        out.push(Raised {
+            event_type: EventType::TaskMentioned,
+            data: data(Some(("newly_mentioned", json!(newly_mentioned)))),
+        });
+    }
+    out
 }
 
 /// The event of the status just entered (not one the item already had).
@@ -173,13 +261,37 @@ mod tests {
         }
     }
 
+    fn task(version: u64, assignee: Option<&str>, mentions: &[&str]) -> Snapshot {
+        Snapshot::Task {
+            id: "t1".into(),
+            title: "Set up the hall".into(),
+            status: "todo".into(),
+            priority: "high".into(),
+            assignee_id: assignee.map(str::to_owned),
+            mentions: mentions.iter().map(|m| (*m).to_owned()).collect(),
+            event_id: None,
+            version,
+        }
+    }
+
     fn raised_type(old: Option<Snapshot>, new: Snapshot) -> Option<EventType> {
-        raised(old.as_ref(), Some(&new)).map(|r| r.event_type)
+        let mut raised = raised_types(old, new);
+        assert!(raised.len() <= 1, "{raised:?}");
+        raised.pop()
+    }
+
+    fn raised_types(old: Option<Snapshot>, new: Snapshot) -> Vec<EventType> {
+        raised(old.as_ref(), Some(&new))
+            .into_iter()
+            .map(|r| r.event_type)
+            .collect()
     }
 
     #[test]
     fn a_paid_hold_raises_booking_confirmed_with_its_data() {
-        let event = raised(Some(&booking("held")), Some(&booking("confirmed"))).unwrap();
+        let event = raised(Some(&booking("held")), Some(&booking("confirmed")))
+            .pop()
+            .unwrap();
         assert_eq!(event.event_type, EventType::BookingConfirmed);
         assert_eq!(event.data["booking_id"], "b1");
         assert_eq!(event.data["amount_cents"], 5000);
@@ -213,7 +325,7 @@ mod tests {
         );
         assert_eq!(raised_type(None, booking("held")), None);
         assert_eq!(raised_type(Some(booking("held")), booking("expired")), None);
-        assert_eq!(raised(Some(&booking("held")), None), None);
+        assert_eq!(raised(Some(&booking("held")), None), vec![]);
     }
 
     #[test]
@@ -238,5 +350,62 @@ mod tests {
         );
         assert_eq!(raised_type(Some(ticket(at)), ticket(at)), None);
         assert_eq!(raised_type(None, ticket(None)), None);
+    }
+
+    #[test]
+    fn a_new_task_raises_created_and_assigned_and_mentioned() {
+        assert_eq!(
+            raised_types(None, task(1, Some("u2"), &["u3"])),
+            vec![
+                EventType::TaskCreated,
+                EventType::TaskAssigned,
+                EventType::TaskMentioned
+            ]
+        );
+        assert_eq!(
+            raised_types(None, task(1, None, &[])),
+            vec![EventType::TaskCreated]
+        );
+    }
+
+    #[test]
+    fn an_edited_task_raises_updated_and_only_what_changed() {
+        assert_eq!(
+            raised_types(
+                Some(task(1, Some("u2"), &["u3"])),
+                task(2, Some("u2"), &["u3"])
+            ),
+            vec![EventType::TaskUpdated]
+        );
+        assert_eq!(
+            raised_types(Some(task(1, Some("u2"), &[])), task(2, Some("u4"), &[])),
+            vec![EventType::TaskUpdated, EventType::TaskAssigned]
+        );
+        assert_eq!(
+            raised_types(Some(task(1, None, &["u3"])), task(2, None, &[])),
+            vec![EventType::TaskUpdated]
+        );
+    }
+
+    #[test]
+    fn a_mention_names_only_the_newly_mentioned() {
+        let raised = raised(
+            Some(&task(1, None, &["u3"])),
+            Some(&task(2, None, &["u3", "u5"])),
+        );
+        let mentioned = raised
+            .iter()
+            .find(|r| r.event_type == EventType::TaskMentioned)
+            .unwrap();
+        assert_eq!(mentioned.data["newly_mentioned"], json!(["u5"]));
+        assert_eq!(mentioned.data["mentions"], json!(["u3", "u5"]));
+    }
+
+    #[test]
+    fn a_task_rewritten_at_the_same_version_raises_nothing() {
+        assert_eq!(
+            raised_types(Some(task(3, Some("u2"), &[])), task(3, Some("u2"), &[])),
+            vec![]
+        );
     }
 }
