@@ -71,8 +71,13 @@ pub async fn checkout(
     let request: CheckoutRequest = parse_optional_body(&body)?;
     limits::enforce(app, &[limits::payments_of(app, &caller.user_id)]).await?;
     let booking = owned_booking(app, &caller, &id, "pay for a booking").await?;
-    let split = wallet::split(booking.amount_cents, &booking.currency, request.wallet_cents)?;
-    let checked_out = booking.payment_intent_id.is_some() || booking.status == BookingStatus::Confirmed;
+    let split = wallet::split(
+        booking.amount_cents,
+        &booking.currency,
+        request.wallet_cents,
+    )?;
+    let checked_out =
+        booking.payment_intent_id.is_some() || booking.status == BookingStatus::Confirmed;
     if checked_out {
         wallet::same_checkout(booking.wallet_part(), split.wallet_cents)?;
     }
@@ -215,11 +220,7 @@ async fn new_payment_intent(
         // PaymentIntent costs nothing and is never confirmed), or a twin
         // request recorded its own checkout first.
         Attached::NotAttached => {
-            let read = app
-                .store
-                .booking(&booking.id)
-                .await?
-                .map(|b| b.as_of(now));
+            let read = app.store.booking(&booking.id).await?.map(|b| b.as_of(now));
             return match read {
                 Some(b) if b.status == BookingStatus::Held && b.payment_intent_id.is_some() => {
                     wallet::same_checkout(b.wallet_part(), split.wallet_cents)?;

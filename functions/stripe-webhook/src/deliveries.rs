@@ -9,13 +9,13 @@ use shared::domain::payment::{
     verify_signature,
 };
 use shared::domain::refund::{BookingRefund, ChargeRefunded, RefundStatus, RefundStep};
+use shared::domain::wallet::top_up_paid_in_full;
 use shared::fulfilment::fulfil;
 use shared::http::Json;
 use shared::metrics::{
     self, CONFIRMATIONS, LATE_PAYMENT_REFUNDS, REFUNDS_OWED, WALLET_REVERSALS_REFUSED,
     WEBHOOK_DUPLICATES, WEBHOOK_SIGNATURE_FAILURES,
 };
-use shared::domain::wallet::top_up_paid_in_full;
 use shared::store::{ConfirmOutcome, Payment, RefundOrder, RefundRecorded, TopUp, TopUpReversal};
 
 use crate::WebhookState;
@@ -267,11 +267,24 @@ async fn top_up_paid(
 ) -> Result<(), ApiError> {
     let app = &state.app;
     let Some(top_up) = app.store.top_up(payment_intent_id).await? else {
-        tracing::warn!(payment_intent_id, "a top-up PaymentIntent this stack never recorded: ignored");
+        tracing::warn!(
+            payment_intent_id,
+            "a top-up PaymentIntent this stack never recorded: ignored"
+        );
         return Ok(());
     };
-    if !top_up_paid_in_full(top_up.amount_cents, &top_up.currency, amount_cents, currency) {
-        tracing::error!(payment_intent_id, amount_cents, currency, "a top-up paid another amount than recorded: not credited");
+    if !top_up_paid_in_full(
+        top_up.amount_cents,
+        &top_up.currency,
+        amount_cents,
+        currency,
+    ) {
+        tracing::error!(
+            payment_intent_id,
+            amount_cents,
+            currency,
+            "a top-up paid another amount than recorded: not credited"
+        );
         return Ok(());
     }
     if app.store.credit_top_up(&top_up, app.clock.now()).await? {
@@ -291,7 +304,11 @@ async fn top_up_refunded(
 ) -> Result<(), ApiError> {
     let payment_intent_id = &top_up.payment_intent_id;
     if !charge.is_full() {
-        tracing::warn!(payment_intent_id, refunded_cents = charge.amount_refunded_cents, "partial refund of a top-up: the wallet keeps the credit");
+        tracing::warn!(
+            payment_intent_id,
+            refunded_cents = charge.amount_refunded_cents,
+            "partial refund of a top-up: the wallet keeps the credit"
+        );
         return Ok(());
     }
     match app.store.reverse_top_up(top_up, app.clock.now()).await? {

@@ -573,7 +573,10 @@ mod tests {
             ..payment()
         };
         assert_eq!(on_success(Some(&split), &card), SuccessDecision::Confirm);
-        assert_ne!(on_success(Some(&split), &payment()), SuccessDecision::Confirm);
+        assert_ne!(
+            on_success(Some(&split), &payment()),
+            SuccessDecision::Confirm
+        );
         assert_eq!(checkout_idempotency_key("b", 0), "checkout-b");
         assert_eq!(checkout_idempotency_key("b", 40), "checkout-b-wallet-40");
     }

@@ -199,7 +199,9 @@ pub enum WalletError {
     },
     #[error("the wallet has less than {0} available")]
     InsufficientFunds(i64),
-    #[error("the booking was checked out with wallet_cents {existing}; check out again with the same amount")]
+    #[error(
+        "the booking was checked out with wallet_cents {existing}; check out again with the same amount"
+    )]
     CheckoutChanged { existing: i64 },
 }
 
@@ -235,7 +237,9 @@ pub fn split(amount_cents: i64, currency: &str, wallet_cents: i64) -> Result<Spl
     {
         return Err(invalid(
             "wallet_cents",
-            format!("the card part would be {card_cents}, below the card minimum of {minimum}: pay it all from the wallet or less of it"),
+            format!(
+                "the card part would be {card_cents}, below the card minimum of {minimum}: pay it all from the wallet or less of it"
+            ),
         ));
     }
     Ok(Split {
@@ -379,7 +383,11 @@ mod tests {
         let reserved = apply(funded, &reservation(400)).unwrap();
         assert_eq!(apply(reserved, &reservation(101)), None);
         assert_eq!(apply(reserved, &payment(101, false)), None);
-        assert_eq!(apply(reserved, &reversal(500)), None, "400 of it is promised");
+        assert_eq!(
+            apply(reserved, &reversal(500)),
+            None,
+            "400 of it is promised"
+        );
         assert!(apply(reserved, &payment(100, false)).is_some());
         assert_eq!(apply(funded, &payment(100, true)), None, "nothing reserved");
         assert_eq!(apply(Effect::default(), &release(1)), None);

@@ -198,12 +198,18 @@ pub const WALLET_BALANCE_PREFIX: &str = "BALANCE#";
 pub const WALLET_ENTRY_PREFIX: &str = "ENTRY#";
 
 pub fn wallet_balance(user_id: &str, currency: &str) -> (String, String) {
-    (wallet_pk(user_id), format!("{WALLET_BALANCE_PREFIX}{currency}"))
+    (
+        wallet_pk(user_id),
+        format!("{WALLET_BALANCE_PREFIX}{currency}"),
+    )
 }
 
 /// Entry ids are UUIDv7s, so the sort key orders entries by time.
 pub fn wallet_entry(user_id: &str, entry_id: &str) -> (String, String) {
-    (wallet_pk(user_id), format!("{WALLET_ENTRY_PREFIX}{entry_id}"))
+    (
+        wallet_pk(user_id),
+        format!("{WALLET_ENTRY_PREFIX}{entry_id}"),
+    )
 }
 
 pub fn stripe_event(id: &str) -> (String, String) {

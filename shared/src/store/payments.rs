@@ -146,10 +146,14 @@ impl Store {
         }
         match self.transact(writes).await {
             Ok(_) => Ok(Attached::Attached),
-            Err(StoreError::TransactionCanceled { reasons }) if condition_failed_at(&reasons, 0) => {
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) =>
+            {
                 Ok(Attached::NotAttached)
             }
-            Err(StoreError::TransactionCanceled { reasons }) if condition_failed_at(&reasons, 2) => {
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 2) =>
+            {
                 Ok(Attached::InsufficientFunds)
             }
             Err(err) => Err(err),

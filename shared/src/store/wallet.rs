@@ -261,7 +261,11 @@ impl Store {
              AND attribute_not_exists(refunded_at)",
             now,
         )?];
-        writes.extend(self.top_up_wallet_writes(top_up, wallet::top_up(top_up.amount_cents), now)?);
+        writes.extend(self.top_up_wallet_writes(
+            top_up,
+            wallet::top_up(top_up.amount_cents),
+            now,
+        )?);
         transaction_applied(self.transact(writes).await)
     }
 

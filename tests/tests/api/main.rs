@@ -29,4 +29,5 @@ mod stripe_limits;
 mod tasks;
 mod tiers;
 mod walk_in;
+mod wallet;
 mod webhooks;
