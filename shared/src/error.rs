@@ -163,6 +163,28 @@ pub fn document_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// Wallet refusals: an amount out of range is a 422 naming its field; a
+/// wallet short of the amount, or a checkout repeated with another wallet
+/// part, a 409.
+impl From<crate::domain::wallet::WalletError> for ApiError {
+    fn from(err: crate::domain::wallet::WalletError) -> Self {
+        use crate::domain::wallet::WalletError;
+        match err {
+            WalletError::Invalid { field, message } => {
+                let mut invalid = Self::invalid_field(field, message);
+                invalid.status = StatusCode::UNPROCESSABLE_ENTITY;
+                invalid
+            }
+            WalletError::InsufficientFunds(_) => {
+                Self::conflict("INSUFFICIENT_FUNDS", err.to_string())
+            }
+            WalletError::CheckoutChanged { .. } => {
+                Self::conflict("CHECKOUT_WALLET_MISMATCH", err.to_string())
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)

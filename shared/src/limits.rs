@@ -43,6 +43,17 @@ pub async fn enforce(app: &AppState, limits: &[Limit<'_>]) -> Result<(), ApiErro
     }
 }
 
+/// The per-user payments limit: checkouts and wallet top-ups count against
+/// one window together.
+pub fn payments_of<'a>(app: &AppState, user_id: &'a str) -> Limit<'a> {
+    Limit {
+        scope: "payments-user",
+        subject: user_id,
+        per_window: app.config.rate_limits.payments_per_user,
+        window_secs: rate_limit::MINUTE,
+    }
+}
+
 /// Takes a block of hits from the shared counter, or near the limit, where
 /// a whole block no longer fits, the one hit this request needs; the
 /// outcome is remembered for the rest of the window.

@@ -66,8 +66,13 @@ pub const MAGIC_LINKS_SENT: &str = "MagicLinksSent";
 /// `magic-link-ip`, `magic-link-email`).
 pub const RATE_LIMITED: &str = "RateLimited";
 
+/// Refunded wallet top-ups whose credit could not be taken back (already
+/// spent or reserved): the wallet kept it; an admin must settle it
+/// (stripe-webhook; also in the audit log).
+pub const WALLET_REVERSALS_REFUSED: &str = "WalletReversalsRefused";
+
 /// Every counter above (all but [`HOLD_EXPIRY_LAG`]).
-pub const COUNTERS: [&str; 14] = [
+pub const COUNTERS: [&str; 15] = [
     HOLDS_CREATED,
     HOLDS_REFUSED,
     TRANSACTION_CONFLICTS,
@@ -82,6 +87,7 @@ pub const COUNTERS: [&str; 14] = [
     SWEEP_RELEASES,
     MAGIC_LINKS_SENT,
     RATE_LIMITED,
+    WALLET_REVERSALS_REFUSED,
 ];
 
 /// The dimension every metric has: the Lambda function's name.

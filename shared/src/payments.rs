@@ -26,6 +26,7 @@ use crate::config::PaymentsConfig;
 use crate::domain::backoff::{self, busy_retry_after_secs};
 use crate::domain::payment::{STACK_METADATA_KEY, checkout_idempotency_key};
 use crate::domain::refund::{RefundAttempt, refund_idempotency_key};
+use crate::domain::wallet::TOP_UP_KIND;
 
 /// Stripe answers in well under a second; the functions time out at 10 s.
 const STRIPE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,7 +57,10 @@ impl From<StripeError> for PaymentsError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRequest<'a> {
     pub booking_id: &'a str,
+    /// The card part.
     pub amount_cents: i64,
+    /// The part paid from the wallet (0 for none): part of the key.
+    pub wallet_cents: i64,
     pub currency: &'a str,
     /// A destination charge to this connected account, keeping the fee.
     pub destination: Option<(&'a str, i64)>,
@@ -108,7 +112,10 @@ impl Payments {
         &self,
         request: &PaymentRequest<'_>,
     ) -> Result<CreatedPayment, PaymentsError> {
-        let strategy = idempotent(&checkout_idempotency_key(request.booking_id))?;
+        let strategy = idempotent(&checkout_idempotency_key(
+            request.booking_id,
+            request.wallet_cents,
+        ))?;
         let intent = retrying_rate_limits(|| {
             let mut create =
                 CreatePaymentIntent::new(request.amount_cents, currency(request.currency))
@@ -123,6 +130,35 @@ impl Payments {
                 }
             }
             let sent = create
+                .customize()
+                .request_strategy(strategy.clone())
+                .send(&self.client);
+            within_time(sent)
+        })
+        .await?;
+        created(intent)
+    }
+
+    /// A wallet top-up's PaymentIntent: its metadata names it a top-up (of
+    /// this stack, for this user), so the webhook credits the wallet
+    /// instead of looking for a booking.
+    pub async fn top_up_intent(
+        &self,
+        top_up_id: &str,
+        user_id: &str,
+        amount_cents: i64,
+        code: &str,
+    ) -> Result<CreatedPayment, PaymentsError> {
+        let strategy = idempotent(&format!("top-up-{top_up_id}"))?;
+        let metadata = HashMap::from([
+            ("kind".to_owned(), TOP_UP_KIND.to_owned()),
+            ("top_up_id".to_owned(), top_up_id.to_owned()),
+            ("user_id".to_owned(), user_id.to_owned()),
+            (STACK_METADATA_KEY.to_owned(), self.stack_id.to_string()),
+        ]);
+        let intent = retrying_rate_limits(|| {
+            let sent = CreatePaymentIntent::new(amount_cents, currency(code))
+                .metadata(metadata.clone())
                 .customize()
                 .request_strategy(strategy.clone())
                 .send(&self.client);

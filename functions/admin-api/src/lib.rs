@@ -7,6 +7,7 @@ mod reports;
 mod settings;
 mod users;
 mod walk_in;
+mod wallet_credits;
 mod webhooks;
 
 use axum::Router;
@@ -57,6 +58,10 @@ pub fn routes(state: AdminState) -> Router {
     Router::new()
         .route("/v1/admin/users", get(users::list))
         .route("/v1/admin/users/{id}/role", put(users::set_role))
+        .route(
+            "/v1/admin/users/{id}/wallet/credits",
+            post(wallet_credits::credit),
+        )
         .route("/v1/admin/events/{id}/walk-in", post(walk_in::sell))
         .route("/v1/admin/events/{id}/bookings", get(exports::bookings))
         .route("/v1/admin/audit-logs", get(audit_logs::list))
@@ -83,7 +88,7 @@ pub fn routes(state: AdminState) -> Router {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(users::list, users::set_role, walk_in::sell, exports::bookings, audit_logs::list, reports::revenue, settings::show, settings::update, webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::test, webhooks::retry), tags((name = "admin", description = "Platform administration")))]
+#[openapi(paths(users::list, users::set_role, wallet_credits::credit, walk_in::sell, exports::bookings, audit_logs::list, reports::revenue, settings::show, settings::update, webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries, webhooks::test, webhooks::retry), tags((name = "admin", description = "Platform administration")))]
 struct ApiDoc;
 
 /// This function's part of the OpenAPI document.

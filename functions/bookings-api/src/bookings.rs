@@ -90,9 +90,9 @@ pub async fn release(
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// 1..=100, default 20.
-    limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,11 +1,13 @@
 //! bookings-api: holds on events, the caller's bookings, releasing a hold,
-//! checkout through Stripe and the tickets of a confirmed booking.
+//! checkout through Stripe and the wallet, the tickets of a confirmed
+//! booking, and the caller's wallet (balances, ledger, top-ups).
 
 mod bookings;
 mod cancel;
 mod checkout;
 mod holds;
 mod tickets;
+mod wallet;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -73,6 +75,8 @@ pub fn routes(state: BookingsState) -> Router {
         .route("/v1/bookings/{id}/cancel", post(cancel::cancel))
         .route("/v1/bookings/{id}/tickets", get(tickets::list))
         .route("/v1/me/bookings", get(bookings::mine))
+        .route("/v1/me/wallet", get(wallet::show))
+        .route("/v1/me/wallet/top-ups", post(wallet::top_up))
         .with_state(state)
 }
 
@@ -85,9 +89,12 @@ pub fn routes(state: BookingsState) -> Router {
         bookings::mine,
         checkout::checkout,
         cancel::cancel,
-        tickets::list
+        tickets::list,
+        wallet::show,
+        wallet::top_up
     ),
-    tags((name = "bookings", description = "Holds, bookings, checkout and tickets"))
+    tags((name = "bookings", description = "Holds, bookings, checkout and tickets"),
+         (name = "wallet", description = "The caller's wallet: balances, ledger and top-ups"))
 )]
 struct ApiDoc;
 

@@ -9,13 +9,14 @@ use shared::domain::payment::{
     verify_signature,
 };
 use shared::domain::refund::{BookingRefund, ChargeRefunded, RefundStatus, RefundStep};
+use shared::domain::wallet::top_up_paid_in_full;
 use shared::fulfilment::fulfil;
 use shared::http::Json;
 use shared::metrics::{
-    self, CONFIRMATIONS, LATE_PAYMENT_REFUNDS, REFUNDS_OWED, WEBHOOK_DUPLICATES,
-    WEBHOOK_SIGNATURE_FAILURES,
+    self, CONFIRMATIONS, LATE_PAYMENT_REFUNDS, REFUNDS_OWED, WALLET_REVERSALS_REFUSED,
+    WEBHOOK_DUPLICATES, WEBHOOK_SIGNATURE_FAILURES,
 };
-use shared::store::{ConfirmOutcome, Payment, RefundOrder, RefundRecorded};
+use shared::store::{ConfirmOutcome, Payment, RefundOrder, RefundRecorded, TopUp, TopUpReversal};
 
 use crate::WebhookState;
 
@@ -67,6 +68,11 @@ pub async fn receive(
     }
     match event.action(state.payments.stack_id()) {
         PaymentEvent::Succeeded(payment) => paid(&state, &payment).await?,
+        PaymentEvent::TopUpSucceeded {
+            payment_intent_id,
+            amount_cents,
+            currency,
+        } => top_up_paid(&state, &payment_intent_id, amount_cents, &currency).await?,
         PaymentEvent::Refunded(charge) => refunded(&state, &charge).await?,
         PaymentEvent::NotOurs(why) => {
             tracing::info!(event_id = %event.id, kind = %event.kind, why, "not a payment of this stack: ignored");
@@ -110,6 +116,7 @@ async fn paid(state: &WebhookState, payment: &PaymentSucceeded) -> Result<(), Ap
         booking.ok_or_else(|| ApiError::internal("on_success confirms known bookings only"))?;
     let intent = Payment {
         payment_intent_id: Some(&payment.payment_intent_id),
+        wallet_cents: booking.wallet_part(),
     };
     let outcome = app
         .store
@@ -138,6 +145,11 @@ async fn paid(state: &WebhookState, payment: &PaymentSucceeded) -> Result<(), Ap
         }
         ConfirmOutcome::EventCancelled(booking) => {
             (booking, "event_cancelled", BookingRefund::MarkRefunded)
+        }
+        // A late payment whose wallet part went back with the hold, and
+        // was spent since.
+        ConfirmOutcome::WalletShort(booking) => {
+            (booking, "wallet_short", BookingRefund::MarkRefunded)
         }
         // Released by its holder: the booking records the refund; already
         // refunded (another payment's money): the booking stays as it is.
@@ -218,6 +230,9 @@ async fn refunded(state: &WebhookState, charge: &ChargeRefunded) -> Result<(), A
     let app = &state.app;
     let now = app.clock.now();
     let Some(job) = app.store.record_charge_refunded(charge, now).await? else {
+        if let Some(top_up) = app.store.top_up(&charge.payment_intent_id).await? {
+            return top_up_refunded(app, &top_up, charge).await;
+        }
         tracing::info!(payment_intent_id = %charge.payment_intent_id, "refund of a payment this stack never recorded: ignored");
         return Ok(());
     };
@@ -238,6 +253,73 @@ async fn refunded(state: &WebhookState, charge: &ChargeRefunded) -> Result<(), A
         && app.store.refunded_elsewhere(&booking, now).await?
     {
         app.store.forget_tickets(&booking.id).await;
+    }
+    Ok(())
+}
+
+/// A top-up's money arrived: the wallet is credited once, however many
+/// deliveries (of this event or a copy) race.
+async fn top_up_paid(
+    state: &WebhookState,
+    payment_intent_id: &str,
+    amount_cents: i64,
+    currency: &str,
+) -> Result<(), ApiError> {
+    let app = &state.app;
+    let Some(top_up) = app.store.top_up(payment_intent_id).await? else {
+        tracing::warn!(
+            payment_intent_id,
+            "a top-up PaymentIntent this stack never recorded: ignored"
+        );
+        return Ok(());
+    };
+    if !top_up_paid_in_full(
+        top_up.amount_cents,
+        &top_up.currency,
+        amount_cents,
+        currency,
+    ) {
+        tracing::error!(
+            payment_intent_id,
+            amount_cents,
+            currency,
+            "a top-up paid another amount than recorded: not credited"
+        );
+        return Ok(());
+    }
+    if app.store.credit_top_up(&top_up, app.clock.now()).await? {
+        tracing::info!(payment_intent_id, user_id = %top_up.user_id, amount_cents, "wallet topped up");
+    }
+    Ok(())
+}
+
+/// Stripe gave a top-up's money back in full: its credit comes back out of
+/// the wallet, unless it was spent; then the wallet keeps it, and that is
+/// an error for an admin (logged, counted, in the audit log), never silent.
+/// A partial refund of a top-up is only logged.
+async fn top_up_refunded(
+    app: &shared::AppState,
+    top_up: &TopUp,
+    charge: &ChargeRefunded,
+) -> Result<(), ApiError> {
+    let payment_intent_id = &top_up.payment_intent_id;
+    if !charge.is_full() {
+        tracing::warn!(
+            payment_intent_id,
+            refunded_cents = charge.amount_refunded_cents,
+            "partial refund of a top-up: the wallet keeps the credit"
+        );
+        return Ok(());
+    }
+    match app.store.reverse_top_up(top_up, app.clock.now()).await? {
+        TopUpReversal::Reversed => {
+            tracing::info!(payment_intent_id, user_id = %top_up.user_id, "refunded top-up taken back out of the wallet");
+        }
+        TopUpReversal::Refused => {
+            metrics::count(WALLET_REVERSALS_REFUSED);
+            tracing::error!(payment_intent_id, user_id = %top_up.user_id, amount_cents = top_up.amount_cents, "refunded top-up already spent: the wallet keeps the credit; an admin must settle it");
+        }
+        TopUpReversal::NeverCredited | TopUpReversal::AlreadyDecided => {}
     }
     Ok(())
 }

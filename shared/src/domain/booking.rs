@@ -129,6 +129,13 @@ pub struct Booking {
     /// How much Stripe has given back so far (partial refunds included).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refunded_cents: Option<i64>,
+    /// The part paid (or, until confirmed, reserved) from the wallet, once
+    /// checked out with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_wallet_cents: Option<i64>,
+    /// The part paid by card, beside a wallet part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_card_cents: Option<i64>,
     /// Open events: which shards the places came from, to give them back.
     #[serde(skip)]
     pub allocations: Vec<Allocation>,
@@ -159,8 +166,9 @@ pub enum CancelRefusal {
 }
 
 /// Who may cancel a booking, when, and what it becomes: the holder before
-/// the event starts, an admin at any time. Paid online, its money is owed
-/// back (`refunded`); paid in cash, or free, it is `cancelled`.
+/// the event starts, an admin at any time. Paid online (by card, from the
+/// wallet, or both), its money is owed back (`refunded`); paid in cash, or
+/// free, it is `cancelled`.
 pub fn cancellation(
     booking: &Booking,
     caller_id: &str,
@@ -174,7 +182,7 @@ pub fn cancellation(
     }
     match booking.status {
         BookingStatus::Confirmed => {}
-        BookingStatus::Refunded if booking.refund_status.is_some() => {
+        BookingStatus::Refunded if booking.refund_status.is_some() || booking.wallet_part() > 0 => {
             return Ok(Cancellation::AlreadyCancelled);
         }
         status => return Err(CancelRefusal::NotConfirmed(status)),
@@ -191,7 +199,9 @@ pub fn cancellation(
         BookingSource::Online => booking.payment_intent_id.clone(),
         BookingSource::WalkIn => None,
     };
-    let to = if refund.is_some() {
+    // Money paid from the wallet goes back to it in the cancelling
+    // transaction itself.
+    let to = if refund.is_some() || booking.wallet_part() > 0 {
         BookingStatus::Refunded
     } else {
         BookingStatus::Cancelled
@@ -207,6 +217,16 @@ impl Booking {
             self.status = BookingStatus::Expired;
         }
         self
+    }
+
+    /// What the wallet paid, or holds reserved for it while held.
+    pub fn wallet_part(&self) -> i64 {
+        self.paid_wallet_cents.unwrap_or(0)
+    }
+
+    /// What the card pays: the amount less the wallet part.
+    pub fn card_part(&self) -> i64 {
+        self.amount_cents - self.wallet_part()
     }
 
     pub fn is_lapsed(&self, now: OffsetDateTime) -> bool {
@@ -241,6 +261,8 @@ impl Booking {
             refund_status: None,
             refund_id: None,
             refunded_cents: None,
+            paid_wallet_cents: None,
+            paid_card_cents: None,
             allocations: vec![],
         }
     }
@@ -344,6 +366,31 @@ mod tests {
         assert_eq!(
             cancellation(&Booking::example(), "u", false, at(2_000), at(1_000)),
             Err(CancelRefusal::NotConfirmed(BookingStatus::Held))
+        );
+    }
+
+    #[test]
+    fn a_booking_paid_from_the_wallet_alone_is_refunded_without_a_card_refund() {
+        let booking = Booking {
+            paid_wallet_cents: Some(100),
+            paid_card_cents: Some(0),
+            ..confirmed(BookingSource::Online, None)
+        };
+        assert_eq!(
+            cancellation(&booking, "u", false, at(2_000), at(1_000)),
+            Ok(Cancellation::Cancel {
+                to: BookingStatus::Refunded,
+                reason: "cancelled_by_holder",
+                refund: None,
+            })
+        );
+        let refunded = Booking {
+            status: BookingStatus::Refunded,
+            ..booking
+        };
+        assert_eq!(
+            cancellation(&refunded, "u", false, at(2_000), at(1_000)),
+            Ok(Cancellation::AlreadyCancelled)
         );
     }
 

@@ -106,6 +106,8 @@ impl Plan {
             refund_status: None,
             refund_id: None,
             refunded_cents: None,
+            paid_wallet_cents: None,
+            paid_card_cents: None,
             allocations: Vec::new(),
         }
     }

@@ -23,6 +23,7 @@ pub mod settings;
 pub mod task;
 pub mod ticket;
 pub mod user;
+pub mod wallet;
 pub mod webhook;
 
 pub use email::Email;

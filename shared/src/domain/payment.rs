@@ -8,6 +8,7 @@ use sha2::Sha256;
 
 use super::booking::Booking;
 use super::refund::{BookingRefund, ChargeRefunded};
+use super::wallet::TOP_UP_KIND;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -22,10 +23,15 @@ pub fn platform_fee(amount_cents: i64, fixed_cents: i64, basis_points: u32) -> i
     (fixed_cents + percent_part).clamp(0, amount_cents.max(0))
 }
 
-/// One booking, one PaymentIntent: Stripe answers a repeated create with
-/// this key with the intent it made the first time.
-pub fn checkout_idempotency_key(booking_id: &str) -> String {
-    format!("checkout-{booking_id}")
+/// One booking and wallet part, one PaymentIntent: Stripe answers a
+/// repeated create with this key with the intent it made the first time.
+/// The wallet part is in the key (when there is one), as it changes the
+/// card amount, which Stripe refuses to change under one key.
+pub fn checkout_idempotency_key(booking_id: &str, wallet_cents: i64) -> String {
+    match wallet_cents {
+        0 => format!("checkout-{booking_id}"),
+        wallet => format!("checkout-{booking_id}-wallet-{wallet}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +129,12 @@ pub struct PaymentSucceeded {
 pub enum PaymentEvent {
     /// The money for one of our bookings arrived.
     Succeeded(PaymentSucceeded),
+    /// The money of one of our wallet top-ups arrived.
+    TopUpSucceeded {
+        payment_intent_id: String,
+        amount_cents: i64,
+        currency: String,
+    },
     /// A payment attempt failed; the booking stays held until it expires.
     Failed { payment_intent_id: String },
     /// Money went back to the buyer, wholly or in part (from the dashboard,
@@ -145,6 +157,22 @@ impl StripeEvent {
             "payment_intent.succeeded" => {
                 if object["metadata"][STACK_METADATA_KEY].as_str() != Some(stack_id) {
                     return PaymentEvent::NotOurs("a PaymentIntent of another stack or tool");
+                }
+                if object["metadata"]["kind"].as_str() == Some(TOP_UP_KIND) {
+                    let (Some(payment_intent_id), Some(amount_cents), Some(currency)) = (
+                        text("id"),
+                        object["amount_received"]
+                            .as_i64()
+                            .or_else(|| object["amount"].as_i64()),
+                        text("currency"),
+                    ) else {
+                        return PaymentEvent::NotOurs("a top-up without its amount");
+                    };
+                    return PaymentEvent::TopUpSucceeded {
+                        payment_intent_id,
+                        amount_cents,
+                        currency: currency.to_lowercase(),
+                    };
                 }
                 let (Some(payment_intent_id), Some(booking_id), Some(amount_cents), Some(currency)) = (
                     text("id"),
@@ -206,7 +234,7 @@ pub fn on_success(booking: Option<&Booking>, payment: &PaymentSucceeded) -> Succ
     let Some(booking) = booking else {
         return keep("unknown_booking");
     };
-    if booking.amount_cents != payment.amount_cents || booking.currency != payment.currency {
+    if booking.card_part() != payment.amount_cents || booking.currency != payment.currency {
         return keep("amount_mismatch");
     }
     match &booking.payment_intent_id {
@@ -218,7 +246,8 @@ pub fn on_success(booking: Option<&Booking>, payment: &PaymentSucceeded) -> Succ
 
 /// Why a confirmation transaction was cancelled, from its reasons in the
 /// order it writes them: the booking, each unit or shard, the event check,
-/// and (for a paid booking, `payment_checked`) the payment's refund check.
+/// (for a card payment, `payment_checked`) the payment's refund check, and
+/// last the `wallet_writes` of a wallet part (its balance, its entries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfirmationRefused {
     /// The booking moved meanwhile: read it again and decide again.
@@ -229,13 +258,22 @@ pub enum ConfirmationRefused {
     EventCancelled,
     /// A unit or shard condition failed: the seats are gone.
     SeatsGone,
+    /// The wallet no longer holds the booking's wallet part (a late
+    /// payment, whose reservation went back with the hold): the card part
+    /// goes back.
+    WalletShort,
     /// Only contention or throttling: not an answer, retry later (Stripe
     /// delivers again); never a reason to refund.
     Contention,
 }
 
-pub fn confirmation_refused(codes: &[Option<&str>], payment_checked: bool) -> ConfirmationRefused {
+pub fn confirmation_refused(
+    codes: &[Option<&str>],
+    payment_checked: bool,
+    wallet_writes: usize,
+) -> ConfirmationRefused {
     let failed = |code: &Option<&str>| *code == Some("ConditionalCheckFailed");
+    let (codes, wallet) = codes.split_at(codes.len().saturating_sub(wallet_writes));
     let Some((booking, rest)) = codes.split_first() else {
         return ConfirmationRefused::Contention;
     };
@@ -249,6 +287,8 @@ pub fn confirmation_refused(codes: &[Option<&str>], payment_checked: bool) -> Co
         ConfirmationRefused::EventCancelled
     } else if inventory.iter().any(failed) {
         ConfirmationRefused::SeatsGone
+    } else if wallet.iter().any(failed) {
+        ConfirmationRefused::WalletShort
     } else {
         ConfirmationRefused::Contention
     }
@@ -364,6 +404,23 @@ mod tests {
     }
 
     #[test]
+    fn a_succeeded_top_up_of_this_stack_is_told_from_a_booking_payment() {
+        assert_eq!(
+            succeeded(json!({ "kind": "wallet_top_up", "top_up_id": "t1", "stack": "prod" }))
+                .action("prod"),
+            PaymentEvent::TopUpSucceeded {
+                payment_intent_id: "pi_1".into(),
+                amount_cents: 500,
+                currency: "eur".into(),
+            }
+        );
+        assert!(matches!(
+            succeeded(json!({ "kind": "wallet_top_up", "stack": "staging" })).action("prod"),
+            PaymentEvent::NotOurs(_)
+        ));
+    }
+
+    #[test]
     fn payments_of_another_stack_or_without_a_booking_are_not_ours() {
         for metadata in [
             json!({ "booking_id": "b1", "stack": "staging" }),
@@ -455,11 +512,11 @@ mod tests {
     fn a_confirmation_cancelled_only_by_contention_is_not_seats_gone() {
         let conflict = Some("TransactionConflict");
         assert_eq!(
-            confirmation_refused(&[None, conflict, None, None, None], true),
+            confirmation_refused(&[None, conflict, None, None, None], true, 0),
             ConfirmationRefused::Contention
         );
         assert_eq!(
-            confirmation_refused(&[None, Some("ThrottlingError"), None, None], true),
+            confirmation_refused(&[None, Some("ThrottlingError"), None, None], true, 0),
             ConfirmationRefused::Contention
         );
     }
@@ -468,7 +525,7 @@ mod tests {
     fn a_failed_seat_condition_means_the_seats_are_gone() {
         let failed = Some("ConditionalCheckFailed");
         assert_eq!(
-            confirmation_refused(&[None, None, failed, None, None], true),
+            confirmation_refused(&[None, None, failed, None, None], true, 0),
             ConfirmationRefused::SeatsGone
         );
     }
@@ -477,28 +534,66 @@ mod tests {
     fn a_free_booking_has_no_payment_check_to_fail() {
         let failed = Some("ConditionalCheckFailed");
         assert_eq!(
-            confirmation_refused(&[None, None, failed], false),
+            confirmation_refused(&[None, None, failed], false, 0),
             ConfirmationRefused::EventCancelled
         );
         assert_eq!(
-            confirmation_refused(&[None, failed, None], false),
+            confirmation_refused(&[None, failed, None], false, 0),
             ConfirmationRefused::SeatsGone
         );
+    }
+
+    #[test]
+    fn a_failed_wallet_balance_after_the_checks_means_the_wallet_is_short() {
+        let failed = Some("ConditionalCheckFailed");
+        assert_eq!(
+            confirmation_refused(&[None, None, None, None, failed, None, None], true, 3),
+            ConfirmationRefused::WalletShort
+        );
+        assert_eq!(
+            confirmation_refused(&[None, None, None, failed, None], false, 2),
+            ConfirmationRefused::WalletShort,
+            "a free-of-card booking has no payment check"
+        );
+        assert_eq!(
+            confirmation_refused(&[None, failed, None, failed, None], false, 2),
+            ConfirmationRefused::SeatsGone
+        );
+    }
+
+    #[test]
+    fn the_card_part_alone_is_charged_and_checked() {
+        let split = Booking {
+            paid_wallet_cents: Some(40),
+            paid_card_cents: Some(60),
+            ..Booking::example()
+        };
+        let card = PaymentSucceeded {
+            amount_cents: 60,
+            ..payment()
+        };
+        assert_eq!(on_success(Some(&split), &card), SuccessDecision::Confirm);
+        assert_ne!(
+            on_success(Some(&split), &payment()),
+            SuccessDecision::Confirm
+        );
+        assert_eq!(checkout_idempotency_key("b", 0), "checkout-b");
+        assert_eq!(checkout_idempotency_key("b", 40), "checkout-b-wallet-40");
     }
 
     #[test]
     fn the_checks_at_the_end_name_a_cancelled_event_or_a_refund_underway() {
         let failed = Some("ConditionalCheckFailed");
         assert_eq!(
-            confirmation_refused(&[None, None, failed, None], true),
+            confirmation_refused(&[None, None, failed, None], true, 0),
             ConfirmationRefused::EventCancelled
         );
         assert_eq!(
-            confirmation_refused(&[None, failed, failed, failed], true),
+            confirmation_refused(&[None, failed, failed, failed], true, 0),
             ConfirmationRefused::RefundUnderway
         );
         assert_eq!(
-            confirmation_refused(&[failed, failed, failed, failed], true),
+            confirmation_refused(&[failed, failed, failed, failed], true, 0),
             ConfirmationRefused::BookingMoved
         );
     }

@@ -61,6 +61,16 @@ fn is_json(req: &Request) -> bool {
         .unwrap_or(false)
 }
 
+/// An optional JSON body: none at all is `T::default()`, anything else
+/// must parse.
+pub fn parse_optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse(bytes)
+    }
+}
+
 /// Parses a JSON body; errors name the field path and keep serde's message.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);

@@ -17,7 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 
 pub use client_ip::ClientIp;
-pub use json::Json;
+pub use json::{Json, parse_optional_body};
 pub use path::PathParam;
 pub use query::{Query, page_limit, time_param};
 

@@ -195,6 +195,12 @@ pub(super) fn booking_from_item(item: &Item) -> Result<Booking, StoreError> {
         refunded_cents: has(item, "refunded_cents")
             .then(|| get_n(item, "refunded_cents"))
             .transpose()?,
+        paid_wallet_cents: has(item, "paid_wallet_cents")
+            .then(|| get_n(item, "paid_wallet_cents"))
+            .transpose()?,
+        paid_card_cents: has(item, "paid_card_cents")
+            .then(|| get_n(item, "paid_card_cents"))
+            .transpose()?,
         allocations: match get_s(item, "allocations") {
             Ok(json) => serde_json::from_str(json)
                 .map_err(|e| StoreError::Corrupt(format!("allocations: {e}")))?,

@@ -277,6 +277,7 @@ impl Store {
             |unit_id| self.unit_released(&booking.event_id, unit_id, &booking.id, None),
             Some(ShardChange::GiveBack),
         )?);
+        writes.extend(self.wallet_given_back(booking, now)?);
         if !transaction_applied(self.transact(writes).await)? {
             return Ok(None);
         }
@@ -333,6 +334,7 @@ impl Store {
                 ShardChange::GiveBack,
             )?);
         }
+        writes.extend(self.wallet_given_back(booking, now)?);
         let expired = transaction_applied(self.transact(writes).await)?;
         if let Some(units) = &booking.units {
             // Apart from the booking: a unit may have been taken over
@@ -369,7 +371,9 @@ impl Store {
 
     /// Ends a hold, conditional on it still being held: live for a
     /// cancellation; lapsed, and still the hold that was read, for an
-    /// expiry. Leaves the hold indexes.
+    /// expiry; and with the wallet part read, so a read that missed a
+    /// checkout's reservation (an index lags) never ends the hold without
+    /// giving the reservation back. Leaves the hold indexes.
     fn booking_released(
         &self,
         booking: &Booking,
@@ -388,11 +392,18 @@ impl Store {
             .expression_attribute_values(":held", s("held"))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":updated_at", s(rfc3339(now)));
+        let (wallet, update) = match booking.paid_wallet_cents {
+            Some(cents) => (
+                "paid_wallet_cents = :wallet",
+                update.expression_attribute_values(":wallet", n(cents)),
+            ),
+            None => ("attribute_not_exists(paid_wallet_cents)", update),
+        };
         let update = match (to, booking.hold_expires_at) {
             (BookingStatus::Expired, Some(expires)) => update
-                .condition_expression(
-                    "#status = :held AND hold_expires_epoch = :expires AND hold_expires_epoch <= :now",
-                )
+                .condition_expression(format!(
+                    "#status = :held AND hold_expires_epoch = :expires AND hold_expires_epoch <= :now AND {wallet}"
+                ))
                 .expression_attribute_values(":expires", n(expires.unix_timestamp())),
             (BookingStatus::Expired, None) => {
                 return Err(StoreError::Corrupt(format!(
@@ -400,7 +411,9 @@ impl Store {
                     booking.id
                 )));
             }
-            _ => update.condition_expression("#status = :held AND hold_expires_epoch > :now"),
+            _ => update.condition_expression(format!(
+                "#status = :held AND hold_expires_epoch > :now AND {wallet}"
+            )),
         };
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(build_error)?)

@@ -183,6 +183,35 @@ pub fn payment_intent(id: &str) -> (String, String) {
     (format!("PI#{id}"), "PI".into())
 }
 
+/// A wallet top-up, beside the map of its PaymentIntent's bookings (it has
+/// none): Stripe's notifications find it by the PaymentIntent.
+pub fn top_up(payment_intent_id: &str) -> (String, String) {
+    (format!("PI#{payment_intent_id}"), "TOPUP".into())
+}
+
+/// The partition of a user's wallet: a balance per currency and every entry.
+pub fn wallet_pk(user_id: &str) -> String {
+    format!("WALLET#{user_id}")
+}
+
+pub const WALLET_BALANCE_PREFIX: &str = "BALANCE#";
+pub const WALLET_ENTRY_PREFIX: &str = "ENTRY#";
+
+pub fn wallet_balance(user_id: &str, currency: &str) -> (String, String) {
+    (
+        wallet_pk(user_id),
+        format!("{WALLET_BALANCE_PREFIX}{currency}"),
+    )
+}
+
+/// Entry ids are UUIDv7s, so the sort key orders entries by time.
+pub fn wallet_entry(user_id: &str, entry_id: &str) -> (String, String) {
+    (
+        wallet_pk(user_id),
+        format!("{WALLET_ENTRY_PREFIX}{entry_id}"),
+    )
+}
+
 pub fn stripe_event(id: &str) -> (String, String) {
     (format!("STRIPE_EVENT#{id}"), "EVT".into())
 }

@@ -23,6 +23,7 @@ mod tickets;
 mod transact;
 mod uploads;
 mod users;
+mod wallet;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -40,13 +41,14 @@ pub use exports::BookingRecord;
 pub use holds::HoldOutcome;
 pub use inventory::{Availability, UnitState};
 pub use paging::Page;
-pub use payments::{ConfirmOutcome, Payment};
+pub use payments::{Attached, ConfirmOutcome, Payment};
 pub use refunds::{DueRefund, RefundJob, RefundOrder, RefundRecorded};
 pub use sessions::{MagicLinkError, RefreshError, RefreshGrant};
 pub use settings::StoredSettings;
 pub use tasks::{TaskChange, TaskQuery};
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
+pub use wallet::{TopUp, TopUpReversal, WalletChange};
 
 pub type Item = HashMap<String, AttributeValue>;
 

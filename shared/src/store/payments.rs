@@ -11,10 +11,14 @@ use super::bookings::HELD_INDEX_ATTRIBUTES;
 use super::inventory::ShardChange;
 use super::item::{get_s, key, n, rfc3339, s};
 use super::keys;
-use super::{Store, StoreError, applied, build_error, classify, transaction_applied};
+use super::wallet::WalletChange;
+use super::{
+    Store, StoreError, applied, build_error, classify, condition_failed_at, transaction_applied,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
 use crate::domain::event::Event;
+use crate::domain::wallet;
 
 use crate::domain::payment::{ConfirmationRefused, confirmation_refused};
 
@@ -42,37 +46,66 @@ pub enum ConfirmOutcome {
     /// before its success was handled: nothing to confirm, nothing to give
     /// back again.
     RefundUnderway,
+    /// The wallet does not hold the wallet part (any more): nothing was
+    /// spent; a card part paid goes back.
+    WalletShort(Box<Booking>),
 }
 
-/// A payment to confirm a booking with; `None` for a free booking.
+/// What a booking is confirmed with: its PaymentIntent (`None` when the
+/// card pays nothing) and the part the wallet pays (0 for none).
 #[derive(Debug, Clone, Copy)]
 pub struct Payment<'a> {
     pub payment_intent_id: Option<&'a str>,
+    pub wallet_cents: i64,
+}
+
+/// What recording a checkout's PaymentIntent came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    Attached,
+    /// No longer a live hold, or it has another PaymentIntent (a wallet
+    /// part is reserved only by the first).
+    NotAttached,
+    /// The wallet has less available than the wallet part; nothing written.
+    InsufficientFunds,
 }
 
 impl Store {
     /// Records the PaymentIntent of a live hold, and the payment item that
     /// maps Stripe's notifications back to the booking (with the connected
     /// account of a destination charge, which its refund must reverse).
-    /// `false` when the booking is no longer a live hold, or already has
-    /// another PaymentIntent.
+    /// With a wallet part, the same transaction reserves it in the wallet
+    /// and records the split on the booking; only the first PaymentIntent
+    /// of the booking does (a second could reserve twice).
     pub async fn attach_payment_intent(
         &self,
         booking: &Booking,
         payment_intent_id: &str,
         destination: Option<(&str, i64)>,
+        wallet_cents: i64,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Attached, StoreError> {
         let fee_cents = destination.map_or(0, |(_, fee)| fee);
         let (pk, sk) = keys::booking(&booking.id);
-        let update = Update::builder()
+        let mut set = "SET payment_intent_id = :pi, fee_cents = :fee, updated_at = :now".to_owned();
+        let mut condition = "#status = :held AND hold_expires_epoch > :epoch".to_owned();
+        let mut update = Update::builder();
+        if wallet_cents > 0 {
+            set.push_str(", paid_wallet_cents = :wallet, paid_card_cents = :card");
+            condition.push_str(" AND attribute_not_exists(payment_intent_id)");
+            update = update
+                .expression_attribute_values(":wallet", n(wallet_cents))
+                .expression_attribute_values(":card", n(booking.amount_cents - wallet_cents));
+        } else {
+            condition.push_str(
+                " AND (attribute_not_exists(payment_intent_id) OR payment_intent_id = :pi)",
+            );
+        }
+        let update = update
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
-            .update_expression("SET payment_intent_id = :pi, fee_cents = :fee, updated_at = :now")
-            .condition_expression(
-                "#status = :held AND hold_expires_epoch > :epoch \
-                 AND (attribute_not_exists(payment_intent_id) OR payment_intent_id = :pi)",
-            )
+            .update_expression(set)
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":held", s("held"))
             .expression_attribute_values(":pi", s(payment_intent_id))
@@ -94,13 +127,37 @@ impl Store {
                 .expression_attribute_values(":account", s(account)),
             None => map.update_expression("SET booking_id = :booking"),
         };
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder()
                 .update(map.build().map_err(build_error)?)
                 .build(),
         ];
-        transaction_applied(self.transact(writes).await)
+        if wallet_cents > 0 {
+            let reservation = WalletChange {
+                user_id: &booking.user_id,
+                currency: &booking.currency,
+                movements: wallet::reservation(wallet_cents),
+                booking_id: Some(&booking.id),
+                payment_intent_id: Some(payment_intent_id),
+                now,
+            };
+            writes.extend(self.wallet_writes(&reservation)?.0);
+        }
+        match self.transact(writes).await {
+            Ok(_) => Ok(Attached::Attached),
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) =>
+            {
+                Ok(Attached::NotAttached)
+            }
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 2) =>
+            {
+                Ok(Attached::InsufficientFunds)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Turns a paid (or free) booking into a confirmed one: held units
@@ -151,13 +208,19 @@ impl Store {
                         }
                         event = Some(read);
                     }
-                    let writes = self.confirmation(&booking, event.as_ref(), payment, now)?;
+                    let (writes, wallet_writes) =
+                        self.confirmation(&booking, event.as_ref(), payment, now)?;
                     match self.transact(writes).await {
                         Ok(committed) => {
                             let mut confirmed = booking;
                             confirmed.status = BookingStatus::Confirmed;
                             confirmed.payment_intent_id =
                                 payment.payment_intent_id.map(str::to_owned);
+                            if payment.wallet_cents > 0 {
+                                confirmed.paid_wallet_cents = Some(payment.wallet_cents);
+                                confirmed.paid_card_cents =
+                                    Some(confirmed.amount_cents - payment.wallet_cents);
+                            }
                             confirmed.hold_expires_at = None;
                             confirmed.updated_at = now;
                             ConfirmOutcome::Confirmed {
@@ -168,8 +231,11 @@ impl Store {
                         Err(StoreError::TransactionCanceled { reasons }) => {
                             let codes: Vec<Option<&str>> =
                                 reasons.iter().map(|r| r.code.as_deref()).collect();
-                            match confirmation_refused(&codes, payment.payment_intent_id.is_some())
-                            {
+                            match confirmation_refused(
+                                &codes,
+                                payment.payment_intent_id.is_some(),
+                                wallet_writes,
+                            ) {
                                 ConfirmationRefused::BookingMoved => continue,
                                 ConfirmationRefused::RefundUnderway => {
                                     ConfirmOutcome::RefundUnderway
@@ -179,6 +245,9 @@ impl Store {
                                 }
                                 ConfirmationRefused::SeatsGone => {
                                     ConfirmOutcome::SeatsGone(Box::new(booking))
+                                }
+                                ConfirmationRefused::WalletShort => {
+                                    ConfirmOutcome::WalletShort(Box::new(booking))
                                 }
                                 ConfirmationRefused::Contention => {
                                     return Err(StoreError::Throttled);
@@ -198,15 +267,18 @@ impl Store {
     /// The confirmation transaction: the booking first (its condition
     /// failing means someone else moved it), then each unit or shard, then
     /// a check that the event is not cancelled (its cancellation mark is
-    /// absent), and last (paid bookings) a
-    /// check that the payment's refund is not underway.
+    /// absent), (card payments) a check that the payment's refund is not
+    /// underway, and last the wallet part's spending: of the reservation a
+    /// live hold made at checkout, else (paid in full from the wallet, or a
+    /// late payment whose reservation went back) of what is available.
+    /// Returns the writes and how many of them are the wallet's.
     fn confirmation(
         &self,
         booking: &Booking,
         retaken_from: Option<&Event>,
         payment: Payment<'_>,
         now: OffsetDateTime,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+    ) -> Result<(Vec<TransactWriteItem>, usize), StoreError> {
         let (pk, sk) = keys::booking(&booking.id);
         let mut set = "SET #status = :confirmed, updated_at = :now, GSI2PK = :booked, GSI2SK = :id"
             .to_owned();
@@ -226,6 +298,15 @@ impl Store {
         if let Some(intent) = payment.payment_intent_id {
             set.push_str(", payment_intent_id = :pi");
             update = update.expression_attribute_values(":pi", s(intent));
+        }
+        if payment.wallet_cents > 0 {
+            set.push_str(", paid_wallet_cents = :wallet, paid_card_cents = :card");
+            update = update
+                .expression_attribute_values(":wallet", n(payment.wallet_cents))
+                .expression_attribute_values(
+                    ":card",
+                    n(booking.amount_cents - payment.wallet_cents),
+                );
         }
         // A lapsed open hold takes its places anew (allocated by the caller).
         let places = retaken_from.map(ShardChange::Take);
@@ -279,7 +360,18 @@ impl Store {
                     .build(),
             );
         }
-        Ok(writes)
+        if payment.wallet_cents == 0 {
+            return Ok((writes, 0));
+        }
+        let reserved = booking.status == BookingStatus::Held && booking.wallet_part() > 0;
+        let spent = self.booking_wallet_writes(
+            booking,
+            wallet::payment(payment.wallet_cents, reserved),
+            now,
+        )?;
+        let wallet_writes = spent.len();
+        writes.extend(spent);
+        Ok((writes, wallet_writes))
     }
 
     /// Cancels a confirmed booking nobody has been admitted with and that
@@ -323,6 +415,7 @@ impl Store {
         if let Some(entry) = audit {
             writes.push(self.create(audit_item(entry))?);
         }
+        writes.extend(self.wallet_given_back(booking, now)?);
         if !transaction_applied(self.transact(writes).await)? {
             return Ok(false);
         }
@@ -361,8 +454,9 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Marks a confirmed booking that owes no card refund (cash, free)
-    /// refunded, with why: its event was cancelled.
+    /// Marks a confirmed booking that owes no card refund (cash, free,
+    /// paid from the wallet) refunded, with why: its event was cancelled.
+    /// A wallet part goes back to the wallet in the same transaction.
     pub async fn mark_refunded(
         &self,
         booking: &Booking,
@@ -370,9 +464,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let (pk, sk) = keys::booking(&booking.id);
-        let update = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(self.table_name())
             .set_key(Some(key(pk, sk)))
             .update_expression(format!(
@@ -384,10 +476,11 @@ impl Store {
             .expression_attribute_values(":confirmed", s("confirmed"))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", s(rfc3339(now)))
-            .send()
-            .await
-            .map_err(classify);
-        applied(update)
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        writes.extend(self.wallet_given_back(booking, now)?);
+        transaction_applied(self.transact(writes).await)
     }
 
     /// The booking a PaymentIntent paid for.

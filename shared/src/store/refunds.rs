@@ -97,6 +97,12 @@ impl Store {
         if let Some(entry) = order.audit {
             writes.push(self.create(audit_item(entry))?);
         }
+        // The wallet part goes back at once, beside the card part owed.
+        if let (BookingRefund::CancelConfirmed | BookingRefund::MarkRefunded, Some(booking)) =
+            (order.change, order.booking)
+        {
+            writes.extend(self.wallet_given_back(booking, order.now)?);
+        }
         match self.transact(writes).await {
             Ok(_) => Ok(RefundRecorded::Recorded),
             Err(StoreError::TransactionCanceled { reasons })
@@ -394,6 +400,7 @@ impl Store {
                     Some(ShardChange::GiveBack),
                 )?);
             }
+            writes.extend(self.wallet_given_back(booking, now)?);
             if super::transaction_applied(self.transact(writes).await)? {
                 return Ok(true);
             }

@@ -29,5 +29,6 @@ mod stripe_limits;
 mod tasks;
 mod tiers;
 mod walk_in;
+mod wallet;
 mod webhook_events;
 mod webhooks;
