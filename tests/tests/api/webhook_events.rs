@@ -7,7 +7,7 @@
 use axum::http::{Method, StatusCode};
 use dev_server::identities::{self, WEBHOOK_EVENTS};
 use iam_proxy::Template;
-use integration_tests::{Options, TestApp, webhook_lock};
+use integration_tests::{Options, Session, TestApp, webhook_lock};
 use serde_json::{Value, json};
 
 use crate::holds::{draft_event, grid};
@@ -29,20 +29,19 @@ fn about(receiver: &Receiver, id: &str) -> Vec<Received> {
         .collect()
 }
 
+/// An admin of `app`, and a live receiver registered for `events` in `format`.
+async fn listening(app: &TestApp, format: &str, events: &[&str]) -> (Session, Receiver, Value) {
+    let admin = app.user_with_role("hooks", "admin").await;
+    let receiver = Receiver::start(&[]).await;
+    let endpoint = register_for(app, &admin, &receiver.url, format, events).await;
+    (admin, receiver, endpoint)
+}
+
 #[tokio::test]
 async fn a_paid_booking_reaches_a_standard_endpoint_once_correctly_signed() {
     let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
-    let admin = app.user_with_role("hooks", "admin").await;
-    let receiver = Receiver::start(&[]).await;
-    let endpoint = register_for(
-        &app,
-        &admin,
-        &receiver.url,
-        "standard",
-        &["booking.confirmed"],
-    )
-    .await;
+    let (admin, receiver, endpoint) = listening(&app, "standard", &["booking.confirmed"]).await;
     let secret = endpoint["secret"].as_str().unwrap();
     let mut stream = app.change_stream().await;
 
@@ -76,9 +75,7 @@ async fn a_paid_booking_reaches_a_standard_endpoint_once_correctly_signed() {
 async fn a_paid_booking_reaches_a_discord_endpoint_as_a_readable_message() {
     let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
-    let admin = app.user_with_role("hooks", "admin").await;
-    let receiver = Receiver::start(&[]).await;
-    register_for(&app, &admin, &receiver.url, "discord", &["*"]).await;
+    let (_, receiver, _) = listening(&app, "discord", &["*"]).await;
     let mut stream = app.change_stream().await;
 
     let (_, _, booking, _) = paid_units(&app).await;
@@ -121,16 +118,7 @@ async fn a_crash_between_the_change_and_its_delivery_still_delivers_once() {
         ..Options::default()
     })
     .await;
-    let admin = app.user_with_role("hooks", "admin").await;
-    let receiver = Receiver::start(&[]).await;
-    let endpoint = register_for(
-        &app,
-        &admin,
-        &receiver.url,
-        "standard",
-        &["booking.confirmed"],
-    )
-    .await;
+    let (admin, receiver, endpoint) = listening(&app, "standard", &["booking.confirmed"]).await;
     let endpoint_id = endpoint["id"].as_str().unwrap();
     let mut stream = app.change_stream().await;
 
@@ -163,9 +151,7 @@ async fn a_crash_between_the_change_and_its_delivery_still_delivers_once() {
 async fn a_dead_endpoint_ends_failed_without_holding_up_the_booking_or_a_live_endpoint() {
     let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
-    let admin = app.user_with_role("hooks", "admin").await;
-    let live = Receiver::start(&[]).await;
-    register_for(&app, &admin, &live.url, "standard", &["booking.confirmed"]).await;
+    let (admin, live, _) = listening(&app, "standard", &["booking.confirmed"]).await;
     // Nothing listens on the discard port.
     let dead = register_for(
         &app,
@@ -200,16 +186,7 @@ async fn a_dead_endpoint_ends_failed_without_holding_up_the_booking_or_a_live_en
 async fn publishing_an_event_raises_event_published() {
     let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
-    let admin = app.user_with_role("hooks", "admin").await;
-    let receiver = Receiver::start(&[]).await;
-    register_for(
-        &app,
-        &admin,
-        &receiver.url,
-        "standard",
-        &["event.published"],
-    )
-    .await;
+    let (_, receiver, _) = listening(&app, "standard", &["event.published"]).await;
     let developer = app.sign_in(&app.developer_email()).await;
     let event = draft_event(&app, &developer, grid(2), 4).await;
     let mut stream = app.change_stream().await;
@@ -237,17 +214,13 @@ async fn publishing_an_event_raises_event_published() {
 async fn a_task_given_to_someone_and_mentioning_another_raises_created_assigned_and_mentioned() {
     let _webhooks = webhook_lock().await;
     let app = TestApp::spawn().await;
-    let admin = app.user_with_role("hooks", "admin").await;
-    let helper = app.user_with_role("helper", "staff").await;
-    let receiver = Receiver::start(&[]).await;
-    register_for(
+    let (admin, receiver, _) = listening(
         &app,
-        &admin,
-        &receiver.url,
         "standard",
         &["task.created", "task.assigned", "task.mentioned"],
     )
     .await;
+    let helper = app.user_with_role("helper", "staff").await;
     let mut stream = app.change_stream().await;
 
     let created = app
