@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use futures::future::try_join_all;
 
-use crate::domain::rate_limit::{self, Limit, Window};
+use crate::domain::rate_limit::{self, Hit, Limit, Window};
 use crate::metrics::{self, RATE_LIMITED};
 use crate::{ApiError, AppState};
 
@@ -40,6 +40,48 @@ pub async fn enforce(app: &AppState, limits: &[Limit<'_>]) -> Result<(), ApiErro
             window, now,
         ))),
         None => Ok(()),
+    }
+}
+
+/// The hit of `limit` that a transaction counts as one of its writes (an
+/// online hold's own), so a request that commits makes no call for it.
+/// Refused at once when this process saw the limit used up in this window.
+pub fn hit<'a>(app: &AppState, limit: Limit<'a>) -> Result<Hit<'a>, ApiError> {
+    let now = app.clock.now();
+    let window = rate_limit::window(now, limit.window_secs);
+    if app.counted.is_refused(&limit, window) {
+        metrics::count_by(RATE_LIMITED, limit.scope);
+        return Err(ApiError::too_many_requests(rate_limit::retry_after(
+            window, now,
+        )));
+    }
+    Ok(Hit { limit, window })
+}
+
+/// The transaction counting `hit` was cancelled by its limit: remembered
+/// for the rest of the window, and answered 429.
+pub fn refused(app: &AppState, hit: &Hit<'_>) -> ApiError {
+    app.counted.record(&hit.limit, hit.window, None);
+    metrics::count_by(RATE_LIMITED, hit.limit.scope);
+    ApiError::too_many_requests(rate_limit::retry_after(hit.window, app.clock.now()))
+}
+
+/// A request refused for another reason than `hit`'s limit committed no
+/// transaction, so its hit is counted alone: a client retrying a taken
+/// seat is limited like one that gets it. A failure to count is logged,
+/// not answered: the request's own refusal is what the client needs.
+pub async fn count_apart(app: &AppState, hit: &Hit<'_>) {
+    let limit = hit.limit;
+    let taken = app
+        .store
+        .take_rate_tokens(limit.scope, limit.subject, hit.window, limit.per_window, 1)
+        .await;
+    match taken {
+        Ok(true) => {}
+        Ok(false) => app.counted.record(&limit, hit.window, None),
+        Err(err) => {
+            tracing::warn!(scope = limit.scope, error = %err, "refused request not counted")
+        }
     }
 }
 
@@ -115,6 +157,12 @@ impl CountedWindows {
                 Some(true)
             }
         }
+    }
+
+    /// Was the subject refused earlier in this window?
+    fn is_refused(&self, limit: &Limit<'_>, window: Window) -> bool {
+        let subjects = self.subjects.lock().unwrap_or_else(|e| e.into_inner());
+        subjects.get(&(limit.scope, limit.subject.to_owned())) == Some(&(window, Counted::Refused))
     }
 
     /// `taken`: the hits just taken, one of which the current request uses;
@@ -203,6 +251,17 @@ mod tests {
         assert_eq!(counted.serve(&limit("u1"), window_at(659)), Some(false));
         assert_eq!(counted.serve(&limit("u1"), window_at(660)), None);
         assert_eq!(counted.serve(&limit("u2"), window_at(600)), None);
+    }
+
+    #[test]
+    fn a_refusal_is_known_within_its_window_without_serving_hits() {
+        let counted = CountedWindows::default();
+        counted.record(&limit("u1"), window_at(600), None);
+        assert!(counted.is_refused(&limit("u1"), window_at(630)));
+        assert!(!counted.is_refused(&limit("u1"), window_at(660)));
+        counted.record(&limit("u2"), window_at(600), Some(2));
+        assert!(!counted.is_refused(&limit("u2"), window_at(600)));
+        assert_eq!(counted.serve(&limit("u2"), window_at(600)), Some(true));
     }
 
     #[test]

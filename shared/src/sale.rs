@@ -11,10 +11,11 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, TierRequest};
 use crate::domain::event::Event;
 use crate::domain::hold::{self, Holder, PlanError, Request, Sale};
+use crate::domain::rate_limit::Hit;
 use crate::error::{ApiError, FieldError};
-use crate::recent_reads;
 use crate::state::AppState;
-use crate::store::HoldOutcome;
+use crate::store::{Extra, HoldOutcome};
+use crate::{limits, recent_reads};
 
 pub struct Order {
     pub event_id: String,
@@ -43,7 +44,23 @@ pub fn request(
     }
 }
 
-pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
+/// Sells the order. `hit`, an online hold's rate-limit hit, is counted by
+/// the hold's transaction, or alone when the hold is refused otherwise.
+pub async fn sell(
+    app: &AppState,
+    order: Order,
+    hit: Option<&Hit<'_>>,
+) -> Result<Booking, ApiError> {
+    let sold = take(app, order, hit).await;
+    if let (Err(err), Some(hit)) = (&sold, hit)
+        && err.status != StatusCode::TOO_MANY_REQUESTS
+    {
+        limits::count_apart(app, hit).await;
+    }
+    sold
+}
+
+async fn take(app: &AppState, order: Order, hit: Option<&Hit<'_>>) -> Result<Booking, ApiError> {
     let now = app.clock.now();
     let event = recent_reads::event(app, &order.event_id)
         .await?
@@ -68,7 +85,16 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
     });
     match app
         .store
-        .take(&event, &plan, booking, audit.as_ref(), now)
+        .take(
+            &event,
+            &plan,
+            booking,
+            Extra {
+                audit: audit.as_ref(),
+                hit,
+            },
+            now,
+        )
         .await?
     {
         HoldOutcome::Taken {
@@ -91,6 +117,10 @@ pub async fn sell(app: &AppState, order: Order) -> Result<Booking, ApiError> {
         }
         HoldOutcome::UnitsTaken(taken) => Err(units_unavailable(&order.request, &taken)),
         HoldOutcome::SoldOut(tier) => Err(sold_out(&order.request, tier.as_deref())),
+        HoldOutcome::RateLimited => Err(match hit {
+            Some(hit) => limits::refused(app, hit),
+            None => ApiError::internal("a sale without a rate limit was rate limited"),
+        }),
         HoldOutcome::EventChanged => Err(ApiError::conflict(
             "EVENT_CHANGED",
             "the event changed or stopped selling meanwhile; reload it and retry",

@@ -52,7 +52,7 @@ pub async fn sell(
         }),
         user_id: caller.user_id,
     };
-    let booking = sale::sell(&app, order).await?;
+    let booking = sale::sell(&app, order, None).await?;
     // Sold and committed: nothing after this may fail the answer, or the
     // cashier's retry would sell again. The tickets come now, or else on the
     // first read of the booking's tickets (shared::tickets).

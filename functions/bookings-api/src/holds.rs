@@ -41,6 +41,8 @@ pub async fn create(
     PathParam(event_id): PathParam<String>,
     Json(req): Json<HoldRequest>,
 ) -> Result<(StatusCode, Json<Booking>), ApiError> {
+    // A malformed request is refused before anything is counted or read.
+    let request = sale::request(req.units, req.quantity, req.items)?;
     let ip = rate_limit::ip_subject(&ip);
     let per_minute = state.app.config.rate_limits;
     let per = |scope, subject, per_window| Limit {
@@ -49,21 +51,19 @@ pub async fn create(
         per_window,
         window_secs: rate_limit::MINUTE,
     };
-    limits::enforce(
+    limits::enforce(&state.app, &[per("holds-ip", &ip, per_minute.holds_per_ip)]).await?;
+    // The user's hit is counted by the hold's own transaction.
+    let hit = limits::hit(
         &state.app,
-        &[
-            per("holds-user", &caller.user_id, per_minute.holds_per_user),
-            per("holds-ip", &ip, per_minute.holds_per_ip),
-        ],
-    )
-    .await?;
+        per("holds-user", &caller.user_id, per_minute.holds_per_user),
+    )?;
     let order = Order {
         event_id,
-        request: sale::request(req.units, req.quantity, req.items)?,
+        request,
         walk_in: None,
-        user_id: caller.user_id,
+        user_id: caller.user_id.clone(),
     };
-    let booking = sale::sell(&state.app, order)
+    let booking = sale::sell(&state.app, order, Some(&hit))
         .await
         .inspect_err(|err| metrics::count_by(HOLDS_REFUSED, err.code))?;
     metrics::count(HOLDS_CREATED);

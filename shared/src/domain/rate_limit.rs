@@ -51,6 +51,14 @@ pub struct Window {
     pub ends_at: i64,
 }
 
+/// One hit of a limit in its current window, counted by a write of the
+/// transaction it limits rather than a call of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit<'a> {
+    pub limit: Limit<'a>,
+    pub window: Window,
+}
+
 pub fn window(now: OffsetDateTime, length_secs: i64) -> Window {
     let index = now.unix_timestamp().div_euclid(length_secs);
     Window {

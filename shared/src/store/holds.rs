@@ -17,6 +17,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Allocation, Booking, BookingStatus};
 use crate::domain::event::{Event, Stock, shard_group_count};
 use crate::domain::hold::{self, Plan, ShardScope, Take};
+use crate::domain::rate_limit::Hit;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use rand::Rng;
 
@@ -52,6 +53,16 @@ impl<'a> Want<'a> {
     }
 }
 
+/// What a sale's transaction writes besides its units or places and its
+/// booking.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// The audit entry of a cash sale at the door.
+    pub audit: Option<&'a AuditEntry>,
+    /// The rate limit's hit an online hold is counted by.
+    pub hit: Option<&'a Hit<'a>>,
+}
+
 /// Most rounds of allocate and take an open hold makes. Each lost round
 /// means another buyer took from a shard we chose, and tells us what that
 /// shard has left, so rounds are bounded by the shards in play.
@@ -73,26 +84,31 @@ pub enum HoldOutcome {
     SoldOut(Option<String>),
     /// The event stopped being on sale, or its layout changed, meanwhile.
     EventChanged,
+    /// The hit counted with the hold found its limit used up; nothing was
+    /// taken.
+    RateLimited,
 }
 
 impl Store {
     /// Takes what the plan names for `booking`, all or nothing. The first
     /// hold of an event freezes its layout first (`freeze_sales`), so what
-    /// the plan priced from cannot change under any hold.
+    /// the plan priced from cannot change under any hold. `extra.hit`, a
+    /// rate limit's hit, is counted by the hold's own transaction: a hold taken
+    /// was counted, and one over the limit takes nothing.
     pub async fn take(
         &self,
         event: &Event,
         plan: &Plan,
         booking: Booking,
-        audit: Option<&AuditEntry>,
+        extra: Extra<'_>,
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, StoreError> {
         if !event.sales_started && !self.freeze_sales(event).await? {
             return Ok(HoldOutcome::EventChanged);
         }
         match &plan.take {
-            Take::Units(ids) => self.take_units(event, ids, booking, audit, now).await,
-            Take::Places(places) => self.take_places(event, places, booking, audit, now).await,
+            Take::Units(ids) => self.take_units(event, ids, booking, extra, now).await,
+            Take::Places(places) => self.take_places(event, places, booking, extra, now).await,
         }
     }
 
@@ -101,7 +117,7 @@ impl Store {
         event: &Event,
         unit_ids: &[String],
         booking: Booking,
-        audit: Option<&AuditEntry>,
+        extra: Extra<'_>,
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, StoreError> {
         let mut writes = Vec::with_capacity(unit_ids.len() + 2);
@@ -115,9 +131,7 @@ impl Store {
             )?);
         }
         writes.push(self.create(booking_item(&booking))?);
-        if let Some(entry) = audit {
-            writes.push(self.create(audit_item(entry))?);
-        }
+        let hit_at = self.push_extra(&mut writes, extra)?;
         match self.transact(writes).await {
             Ok(committed) => Ok(HoldOutcome::Taken {
                 booking: Box::new(booking),
@@ -136,6 +150,11 @@ impl Store {
                 } else {
                     Ok(HoldOutcome::UnitsTaken(taken))
                 }
+            }
+            Err(StoreError::TransactionCanceled { reasons })
+                if hit_at.is_some_and(|at| condition_failed_at(&reasons, at)) =>
+            {
+                Ok(HoldOutcome::RateLimited)
             }
             Err(StoreError::TransactionCanceled { reasons }) => {
                 let taken: Vec<String> = unit_ids
@@ -166,7 +185,7 @@ impl Store {
         event: &Event,
         places: &[(Stock, u32)],
         mut booking: Booking,
-        audit: Option<&AuditEntry>,
+        extra: Extra<'_>,
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, StoreError> {
         let mut wants: Vec<Want> = places
@@ -205,9 +224,7 @@ impl Store {
                 writes.push(self.shard_changed(&event.id, allocation, ShardChange::Take(event))?);
             }
             writes.push(self.create(booking_item(&booking))?);
-            if let Some(entry) = audit {
-                writes.push(self.create(audit_item(entry))?);
-            }
+            let hit_at = self.push_extra(&mut writes, extra)?;
             match self.transact(writes).await {
                 Ok(committed) => {
                     return Ok(HoldOutcome::Taken {
@@ -215,6 +232,11 @@ impl Store {
                         consumed_capacity: committed.capacity,
                         attempts: committed.attempts,
                     });
+                }
+                Err(StoreError::TransactionCanceled { reasons })
+                    if hit_at.is_some_and(|at| condition_failed_at(&reasons, at)) =>
+                {
+                    return Ok(HoldOutcome::RateLimited);
                 }
                 // A shard ran short under us: what it holds came back with
                 // the cancellation; allocate again from that.
@@ -262,6 +284,23 @@ impl Store {
             }
         }
         Err(StoreError::Contended)
+    }
+
+    /// Appends what rides along with a sale's writes; returns where the
+    /// rate-limit hit went, to read its cancellation reason.
+    fn push_extra(
+        &self,
+        writes: &mut Vec<TransactWriteItem>,
+        extra: Extra<'_>,
+    ) -> Result<Option<usize>, StoreError> {
+        if let Some(entry) = extra.audit {
+            writes.push(self.create(audit_item(entry))?);
+        }
+        let Some(hit) = extra.hit else {
+            return Ok(None);
+        };
+        writes.push(self.rate_hit(hit)?);
+        Ok(Some(writes.len() - 1))
     }
 
     /// Gives a live hold back at once (the owner changed their mind).

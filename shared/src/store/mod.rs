@@ -38,7 +38,7 @@ use time::OffsetDateTime;
 pub use changes::snapshot;
 pub use events::{EventChange, EventQuery, EventSaved};
 pub use exports::BookingRecord;
-pub use holds::HoldOutcome;
+pub use holds::{Extra, HoldOutcome};
 pub use inventory::{Availability, UnitState};
 pub use paging::Page;
 pub use payments::{Attached, ConfirmOutcome, Payment};

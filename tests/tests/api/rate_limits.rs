@@ -11,7 +11,7 @@ use serde_json::json;
 use shared::config::RateLimits;
 use time::Duration;
 
-use crate::holds::{hold, open, published_event};
+use crate::holds::{grid, hold, open, published_event};
 use crate::payments::checkout;
 
 /// Far above anything a test sends, for the limits a test does not probe.
@@ -75,6 +75,53 @@ async fn a_user_over_the_hold_limit_is_refused_until_the_minute_ends() {
     app.clock.advance(Duration::minutes(1));
     let held = hold(&app, &buyer, &event, json!({ "quantity": 1 })).await;
     assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+}
+
+#[tokio::test]
+async fn holds_refused_for_taken_units_count_against_the_user_limit() {
+    let app = app_with(only(|l| l.holds_per_user = 2)).await;
+    let event = published_event(&app, grid(2), 10).await;
+    let (ada, bob) = (
+        app.sign_in(&app.email("ada")).await,
+        app.sign_in(&app.email("bob")).await,
+    );
+    let taken = hold(&app, &bob, &event, json!({ "units": ["T1"] })).await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{:?}", taken.body);
+    for _ in 0..2 {
+        let refused = hold(&app, &ada, &event, json!({ "units": ["T1"] })).await;
+        assert_problem(&refused, StatusCode::CONFLICT, "UNITS_UNAVAILABLE");
+    }
+    assert_rate_limited(&hold(&app, &ada, &event, json!({ "units": ["T2"] })).await);
+}
+
+#[tokio::test]
+async fn concurrent_holds_of_one_user_never_exceed_the_limit() {
+    let app = app_with(only(|l| l.holds_per_user = 5)).await;
+    let event = published_event(&app, open(100), 10).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let answers = futures::future::join_all(
+        (0..20).map(|_| hold(&app, &buyer, &event, json!({ "quantity": 1 }))),
+    )
+    .await;
+    let created = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        created,
+        5,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+        assert_rate_limited(refused);
+    }
+    let mine = app.get("/v1/me/bookings", Some(&buyer.access_token)).await;
+    assert_eq!(
+        mine.body["items"].as_array().unwrap().len(),
+        5,
+        "only the counted holds took places"
+    );
 }
 
 #[tokio::test]
