@@ -9,14 +9,16 @@ use shared::domain::payment::{
     verify_signature,
 };
 use shared::domain::refund::{BookingRefund, ChargeRefunded, RefundStatus, RefundStep};
-use shared::domain::wallet::top_up_paid_in_full;
+use shared::domain::wallet::{TopUpRefund, TopUpRefunds, top_up_paid_in_full, top_up_refund};
 use shared::fulfilment::fulfil;
 use shared::http::Json;
 use shared::metrics::{
     self, CONFIRMATIONS, LATE_PAYMENT_REFUNDS, REFUNDS_OWED, WALLET_REVERSALS_REFUSED,
     WEBHOOK_DUPLICATES, WEBHOOK_SIGNATURE_FAILURES,
 };
-use shared::store::{ConfirmOutcome, Payment, RefundOrder, RefundRecorded, TopUp, TopUpReversal};
+use shared::store::{
+    ConfirmOutcome, Payment, RefundOrder, RefundRecorded, TopUp, TopUpRefundApplied,
+};
 
 use crate::WebhookState;
 
@@ -230,8 +232,8 @@ async fn refunded(state: &WebhookState, charge: &ChargeRefunded) -> Result<(), A
     let app = &state.app;
     let now = app.clock.now();
     let Some(job) = app.store.record_charge_refunded(charge, now).await? else {
-        if let Some(top_up) = app.store.top_up(&charge.payment_intent_id).await? {
-            return top_up_refunded(app, &top_up, charge).await;
+        if let Some(top_up) = app.store.top_up_refunds(&charge.payment_intent_id).await? {
+            return top_up_refunded(app, charge, top_up).await;
         }
         tracing::info!(payment_intent_id = %charge.payment_intent_id, "refund of a payment this stack never recorded: ignored");
         return Ok(());
@@ -293,33 +295,78 @@ async fn top_up_paid(
     Ok(())
 }
 
-/// Stripe gave a top-up's money back in full: its credit comes back out of
-/// the wallet, unless it was spent; then the wallet keeps it, and that is
-/// an error for an admin (logged, counted, in the audit log), never silent.
-/// A partial refund of a top-up is only logged.
+/// Stripe gave some or all of a top-up's money back: what was newly
+/// refunded (Stripe's running total less what was decided before) comes
+/// back out of the wallet, once however many deliveries race. When the
+/// wallet cannot cover it (spent, or promised to a checkout) it keeps it:
+/// an error for an admin (logged, counted, in the audit log), never silent,
+/// and acknowledged so Stripe does not deliver it for days.
 async fn top_up_refunded(
     app: &shared::AppState,
-    top_up: &TopUp,
     charge: &ChargeRefunded,
+    first_read: (TopUp, TopUpRefunds),
 ) -> Result<(), ApiError> {
-    let payment_intent_id = &top_up.payment_intent_id;
-    if !charge.is_full() {
-        tracing::warn!(
-            payment_intent_id,
-            refunded_cents = charge.amount_refunded_cents,
-            "partial refund of a top-up: the wallet keeps the credit"
-        );
+    let payment_intent_id = &charge.payment_intent_id;
+    let mut found = Some(first_read);
+    // Racing deliveries: one applies, the others read again and find
+    // nothing left to decide.
+    for _ in 0..4 {
+        let read = match found.take() {
+            Some(read) => Some(read),
+            None => app.store.top_up_refunds(payment_intent_id).await?,
+        };
+        let Some((top_up, read)) = read else {
+            return Ok(());
+        };
+        let available = app
+            .store
+            .wallet_available(&top_up.user_id, &top_up.currency)
+            .await?;
+        let decision = top_up_refund(read, charge, available);
+        let applied = app
+            .store
+            .apply_top_up_refund(
+                &top_up,
+                &read,
+                decision,
+                charge.amount_refunded_cents,
+                app.clock.now(),
+            )
+            .await?;
+        if applied == TopUpRefundApplied::Stale {
+            continue;
+        }
+        match decision {
+            TopUpRefund::Reverse { cents, in_full } => {
+                tracing::info!(payment_intent_id, user_id = %top_up.user_id, cents, in_full, "refunded top-up taken back out of the wallet");
+            }
+            TopUpRefund::Refuse {
+                cents,
+                available_cents,
+                ..
+            } => {
+                metrics::count(WALLET_REVERSALS_REFUSED);
+                tracing::error!(payment_intent_id, user_id = %top_up.user_id, cents, available_cents, "refunded top-up already spent: the wallet keeps the credit; an admin must settle it");
+            }
+            TopUpRefund::NotCreditedYet => {
+                tracing::warn!(
+                    payment_intent_id,
+                    refunded_cents = charge.amount_refunded_cents,
+                    "partial refund of a top-up not credited yet: decided once it is"
+                );
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "TOP_UP_NOT_CREDITED",
+                    "the top-up is not credited yet; Stripe delivers again",
+                ));
+            }
+            TopUpRefund::NeverCredit | TopUpRefund::Nothing => {}
+        }
         return Ok(());
     }
-    match app.store.reverse_top_up(top_up, app.clock.now()).await? {
-        TopUpReversal::Reversed => {
-            tracing::info!(payment_intent_id, user_id = %top_up.user_id, "refunded top-up taken back out of the wallet");
-        }
-        TopUpReversal::Refused => {
-            metrics::count(WALLET_REVERSALS_REFUSED);
-            tracing::error!(payment_intent_id, user_id = %top_up.user_id, amount_cents = top_up.amount_cents, "refunded top-up already spent: the wallet keeps the credit; an admin must settle it");
-        }
-        TopUpReversal::NeverCredited | TopUpReversal::AlreadyDecided => {}
-    }
-    Ok(())
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "BUSY",
+        "the wallet kept changing; Stripe delivers again",
+    ))
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::currency::{is_iso_4217, stripe_minimum_charge};
+use super::refund::ChargeRefunded;
 
 /// The metadata `kind` of a PaymentIntent that tops up a wallet (booking
 /// payments carry none).
@@ -321,6 +322,89 @@ pub fn top_up_paid_in_full(
     recorded_cents == paid_cents && recorded_currency == paid_currency
 }
 
+/// A credited top-up as far as its refunds go: what it credited, and how
+/// much of what Stripe refunded was decided already (taken back out, or
+/// refused because the wallet no longer had it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopUpRefunds {
+    pub amount_cents: i64,
+    /// The wallet was credited with it.
+    pub credited: bool,
+    /// A refund in full was decided (`refunded_at`): nothing more to do.
+    pub refunded_in_full: bool,
+    /// Taken back out of the wallet so far.
+    pub reversed_cents: i64,
+    /// Refused so far (spent or reserved when refunded): an admin's to settle.
+    pub refused_cents: i64,
+}
+
+/// What one refund delivery of a top-up does to the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopUpRefund {
+    /// Stripe's running total holds nothing not decided before (a repeated
+    /// or an older delivery).
+    Nothing,
+    /// Refunded in full before it was credited: marked, so a success
+    /// delivered later credits nothing.
+    NeverCredit,
+    /// Refunded in part before it was credited: decided once it is credited
+    /// (the webhook answers 503; Stripe delivers again).
+    NotCreditedYet,
+    /// Take `cents` (the newly refunded part) back out of the wallet.
+    Reverse { cents: i64, in_full: bool },
+    /// The wallet has only `available_cents`, less than the `cents` newly
+    /// refunded: it keeps them, nothing is taken, and the refusal is
+    /// recorded for an admin.
+    Refuse {
+        cents: i64,
+        available_cents: i64,
+        in_full: bool,
+    },
+}
+
+/// How much of a top-up's refund to take back out of its wallet, given
+/// Stripe's running total (`amount_refunded` on the charge, which counts
+/// every refund so far) and what the wallet has available (balance less
+/// reservations). Only the part no earlier delivery decided is new: it is
+/// reversed whole, or refused whole when the wallet cannot cover it, so
+/// the wallet never goes negative nor takes money promised to a checkout.
+pub fn top_up_refund(
+    top_up: TopUpRefunds,
+    charge: &ChargeRefunded,
+    available_cents: i64,
+) -> TopUpRefund {
+    if top_up.refunded_in_full {
+        return TopUpRefund::Nothing;
+    }
+    let in_full = charge.is_full() || charge.amount_refunded_cents >= top_up.amount_cents;
+    let refunded = if in_full {
+        top_up.amount_cents
+    } else {
+        charge.amount_refunded_cents.max(0)
+    };
+    if !top_up.credited {
+        return if in_full {
+            TopUpRefund::NeverCredit
+        } else if refunded > 0 {
+            TopUpRefund::NotCreditedYet
+        } else {
+            TopUpRefund::Nothing
+        };
+    }
+    let cents = refunded - top_up.reversed_cents - top_up.refused_cents;
+    if cents <= 0 {
+        TopUpRefund::Nothing
+    } else if available_cents >= cents {
+        TopUpRefund::Reverse { cents, in_full }
+    } else {
+        TopUpRefund::Refuse {
+            cents,
+            available_cents,
+            in_full,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +568,147 @@ mod tests {
         assert!(credit_request(5, "usd", "   ").is_err());
         assert!(credit_request(0, "usd", "x").is_err());
         assert!(credit_request(5, "usd", &"x".repeat(501)).is_err());
+    }
+
+    fn credited_top_up(reversed_cents: i64, refused_cents: i64) -> TopUpRefunds {
+        TopUpRefunds {
+            amount_cents: 1_000,
+            credited: true,
+            refunded_in_full: false,
+            reversed_cents,
+            refused_cents,
+        }
+    }
+
+    fn refunded(amount_refunded_cents: i64) -> ChargeRefunded {
+        ChargeRefunded {
+            payment_intent_id: "pi_1".into(),
+            amount_cents: 1_000,
+            amount_refunded_cents,
+            refunded: amount_refunded_cents == 1_000,
+        }
+    }
+
+    #[test]
+    fn a_partial_refund_of_a_top_up_reverses_the_refunded_part() {
+        assert_eq!(
+            top_up_refund(credited_top_up(0, 0), &refunded(300), 1_000),
+            TopUpRefund::Reverse {
+                cents: 300,
+                in_full: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_later_refund_reverses_only_what_was_refunded_since() {
+        assert_eq!(
+            top_up_refund(credited_top_up(300, 0), &refunded(700), 1_000),
+            TopUpRefund::Reverse {
+                cents: 400,
+                in_full: false
+            }
+        );
+        assert_eq!(
+            top_up_refund(credited_top_up(700, 0), &refunded(1_000), 300),
+            TopUpRefund::Reverse {
+                cents: 300,
+                in_full: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_refund_already_decided_reverses_nothing_again() {
+        for (reversed, refused, total) in [(300, 0, 300), (0, 300, 300), (700, 0, 300), (0, 0, 0)] {
+            assert_eq!(
+                top_up_refund(credited_top_up(reversed, refused), &refunded(total), 1_000),
+                TopUpRefund::Nothing,
+                "reversed {reversed}, refused {refused}, refunded {total}"
+            );
+        }
+        let decided = TopUpRefunds {
+            refunded_in_full: true,
+            ..credited_top_up(0, 1_000)
+        };
+        assert_eq!(
+            top_up_refund(decided, &refunded(1_000), 5_000),
+            TopUpRefund::Nothing
+        );
+    }
+
+    #[test]
+    fn a_refund_the_wallet_cannot_cover_is_refused_whole() {
+        assert_eq!(
+            top_up_refund(credited_top_up(0, 0), &refunded(600), 599),
+            TopUpRefund::Refuse {
+                cents: 600,
+                available_cents: 599,
+                in_full: false
+            }
+        );
+        assert_eq!(
+            top_up_refund(credited_top_up(200, 0), &refunded(1_000), 0),
+            TopUpRefund::Refuse {
+                cents: 800,
+                available_cents: 0,
+                in_full: true
+            }
+        );
+        assert_eq!(
+            top_up_refund(credited_top_up(0, 0), &refunded(600), 600),
+            TopUpRefund::Reverse {
+                cents: 600,
+                in_full: false
+            },
+            "exactly what is available"
+        );
+    }
+
+    #[test]
+    fn a_refused_part_is_not_asked_for_again_by_a_later_refund() {
+        assert_eq!(
+            top_up_refund(credited_top_up(0, 600), &refunded(800), 1_000),
+            TopUpRefund::Reverse {
+                cents: 200,
+                in_full: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_refund_never_counts_more_than_the_top_up_nor_less_than_nothing() {
+        let over = ChargeRefunded {
+            amount_refunded_cents: 5_000,
+            ..refunded(0)
+        };
+        assert_eq!(
+            top_up_refund(credited_top_up(0, 0), &over, 10_000),
+            TopUpRefund::Reverse {
+                cents: 1_000,
+                in_full: true
+            }
+        );
+        assert_eq!(
+            top_up_refund(credited_top_up(0, 0), &refunded(-5), 10_000),
+            TopUpRefund::Nothing
+        );
+    }
+
+    #[test]
+    fn a_refund_before_the_credit_waits_for_it_unless_it_is_in_full() {
+        let uncredited = TopUpRefunds {
+            credited: false,
+            ..credited_top_up(0, 0)
+        };
+        assert_eq!(
+            top_up_refund(uncredited, &refunded(300), 0),
+            TopUpRefund::NotCreditedYet
+        );
+        assert_eq!(
+            top_up_refund(uncredited, &refunded(1_000), 0),
+            TopUpRefund::NeverCredit
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub use settings::StoredSettings;
 pub use tasks::{TaskChange, TaskQuery};
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
-pub use wallet::{TopUp, TopUpReversal, WalletChange};
+pub use wallet::{TopUp, TopUpRefundApplied, WalletChange};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -11,7 +11,7 @@
 //! partition, beside a booking payment's `PI` item): credited once, under
 //! `attribute_not_exists(credited_at)`, in the crediting transaction.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::audit::audit_item;
@@ -24,7 +24,9 @@ use super::{
 use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
 use crate::domain::booking::{Booking, BookingStatus};
-use crate::domain::wallet::{self, Balance, Effect, Entry, EntryKind, Movement};
+use crate::domain::wallet::{
+    self, Balance, Effect, Entry, EntryKind, Movement, TopUpRefund, TopUpRefunds,
+};
 
 /// One change of one wallet, and what caused it.
 #[derive(Debug, Clone)]
@@ -48,18 +50,15 @@ pub struct TopUp {
     pub created_at: OffsetDateTime,
 }
 
-/// What a full refund of a top-up did to the wallet.
+/// What applying a refund's decision (`domain::wallet::top_up_refund`)
+/// came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopUpReversal {
-    /// The credit was taken back out.
-    Reversed,
-    /// It was never credited; a success delivered later credits nothing.
-    NeverCredited,
-    /// The money was spent (or is promised to a checkout): the wallet keeps
-    /// it, and the refusal is recorded on the top-up and in the audit log.
-    Refused,
-    /// An earlier delivery of the refund decided already.
-    AlreadyDecided,
+pub enum TopUpRefundApplied {
+    /// Written as decided.
+    Applied,
+    /// The top-up or the balance changed since they were read (another
+    /// delivery decided, or the wallet moved): read again and decide again.
+    Stale,
 }
 
 impl Store {
@@ -233,17 +232,10 @@ impl Store {
 
     /// The top-up a PaymentIntent pays for, if it is one of ours.
     pub async fn top_up(&self, payment_intent_id: &str) -> Result<Option<TopUp>, StoreError> {
-        let Some(item) = self.get(keys::top_up(payment_intent_id)).await? else {
-            return Ok(None);
-        };
-        Ok(Some(TopUp {
-            top_up_id: get_s(&item, "top_up_id")?.to_owned(),
-            user_id: get_s(&item, "user_id")?.to_owned(),
-            payment_intent_id: payment_intent_id.to_owned(),
-            amount_cents: get_n(&item, "amount_cents")?,
-            currency: get_s(&item, "currency")?.to_owned(),
-            created_at: get_time(&item, "created_at")?,
-        }))
+        self.get(keys::top_up(payment_intent_id))
+            .await?
+            .map(|item| top_up_from_item(payment_intent_id, &item))
+            .transpose()
     }
 
     /// Credits a paid top-up, once however many deliveries race: the
@@ -269,74 +261,199 @@ impl Store {
         transaction_applied(self.transact(writes).await)
     }
 
-    /// Stripe refunded a top-up in full: its credit comes back out of the
-    /// wallet if that leaves nothing negative (nor takes money promised to
-    /// a checkout). Otherwise the wallet keeps it and the refusal is
-    /// recorded on the top-up (`reversal_refused_at`) with an audit entry
-    /// by `stripe`, for an admin to settle.
-    pub async fn reverse_top_up(
+    /// What a top-up's user has available in its currency (0 before any
+    /// balance), read strongly consistent.
+    pub async fn wallet_available(&self, user_id: &str, currency: &str) -> Result<i64, StoreError> {
+        let Some(item) = self.get(keys::wallet_balance(user_id, currency)).await? else {
+            return Ok(0);
+        };
+        if has(&item, "available_cents") {
+            get_n(&item, "available_cents")
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// A top-up and what of its refunds was decided, read strongly
+    /// consistent.
+    pub async fn top_up_refunds(
+        &self,
+        payment_intent_id: &str,
+    ) -> Result<Option<(TopUp, TopUpRefunds)>, StoreError> {
+        let Some(item) = self.get(keys::top_up(payment_intent_id)).await? else {
+            return Ok(None);
+        };
+        let top_up = top_up_from_item(payment_intent_id, &item)?;
+        let cents = |name: &str| {
+            if has(&item, name) {
+                get_n(&item, name)
+            } else {
+                Ok(0)
+            }
+        };
+        let refunds = TopUpRefunds {
+            amount_cents: top_up.amount_cents,
+            credited: has(&item, "credited_at"),
+            refunded_in_full: has(&item, "refunded_at"),
+            reversed_cents: cents("reversed_cents")?,
+            refused_cents: cents("refused_cents")?,
+        };
+        Ok(Some((top_up, refunds)))
+    }
+
+    /// Writes what a refund delivery of a top-up was decided to do, as one
+    /// transaction conditioned on the top-up's `reversed_cents` and
+    /// `refused_cents` being as `read` (so of deliveries racing with the
+    /// same decision one applies, the rest find it `Stale`):
+    ///
+    /// * a reversal: `reversed_cents` grows by it, the balance's update
+    ///   (`available_cents >= :cents`) and a `reversal` entry;
+    /// * a refusal: `refused_cents` grows by it, a check that the balance
+    ///   still cannot cover it (`available_cents < :cents`), and the audit
+    ///   entry `wallet.top_up_reversal_refused` by `stripe`;
+    /// * a refund in full before the credit: `refunded_at`, so a success
+    ///   delivered later credits nothing.
+    ///
+    /// A refund in full also sets `refunded_at` (with `reversed_at` or
+    /// `reversal_refused_at`): the top-up is settled.
+    pub async fn apply_top_up_refund(
         &self,
         top_up: &TopUp,
+        read: &TopUpRefunds,
+        decision: TopUpRefund,
+        refunded_cents: i64,
         now: OffsetDateTime,
-    ) -> Result<TopUpReversal, StoreError> {
-        let mut writes = vec![self.top_up_marked(
-            top_up,
-            "SET refunded_at = :now, reversed_at = :now",
-            "attribute_exists(credited_at) AND attribute_not_exists(refunded_at)",
-            now,
-        )?];
-        writes.extend(self.top_up_wallet_writes(
-            top_up,
-            wallet::reversal(top_up.amount_cents),
-            now,
-        )?);
-        let reasons = match self.transact(writes).await {
-            Ok(_) => return Ok(TopUpReversal::Reversed),
-            Err(StoreError::TransactionCanceled { reasons }) => reasons,
-            Err(err) => return Err(err),
-        };
-        if !condition_failed_at(&reasons, 0) && condition_failed_at(&reasons, 1) {
-            let refused = self.top_up_marked(
+    ) -> Result<TopUpRefundApplied, StoreError> {
+        let writes = match decision {
+            TopUpRefund::Nothing | TopUpRefund::NotCreditedYet => {
+                return Ok(TopUpRefundApplied::Applied);
+            }
+            TopUpRefund::NeverCredit => vec![self.top_up_marked(
                 top_up,
-                "SET refunded_at = :now, reversal_refused_at = :now",
-                "attribute_not_exists(refunded_at)",
+                "SET refunded_at = :now",
+                "attribute_exists(PK) AND attribute_not_exists(credited_at) \
+                 AND attribute_not_exists(refunded_at)",
                 now,
-            )?;
-            let audit = AuditEntry::new(
-                now,
-                "stripe",
-                "wallet.top_up_reversal_refused",
-                format!("user:{}", top_up.user_id),
-                serde_json::json!({
-                    "top_up_id": top_up.top_up_id,
-                    "payment_intent_id": top_up.payment_intent_id,
-                    "amount_cents": top_up.amount_cents,
-                    "currency": top_up.currency,
-                    "why": "the refunded money was already spent or reserved",
-                }),
-            );
-            let writes = vec![refused, self.create(audit_item(&audit))?];
-            return Ok(if transaction_applied(self.transact(writes).await)? {
-                TopUpReversal::Refused
-            } else {
-                TopUpReversal::AlreadyDecided
-            });
+            )?],
+            TopUpRefund::Reverse { cents, in_full } => {
+                let set = if in_full {
+                    "SET reversed_cents = :reversed, refunded_at = :now, reversed_at = :now"
+                } else {
+                    "SET reversed_cents = :reversed"
+                };
+                let mut writes = vec![self.top_up_decided(
+                    top_up,
+                    read,
+                    set,
+                    (":reversed", read.reversed_cents + cents),
+                    now,
+                )?];
+                writes.extend(self.top_up_wallet_writes(top_up, wallet::reversal(cents), now)?);
+                writes
+            }
+            TopUpRefund::Refuse {
+                cents,
+                available_cents,
+                in_full,
+            } => {
+                let set = if in_full {
+                    "SET refused_cents = :refused, refunded_at = :now, reversal_refused_at = :now"
+                } else {
+                    "SET refused_cents = :refused"
+                };
+                let marked = self.top_up_decided(
+                    top_up,
+                    read,
+                    set,
+                    (":refused", read.refused_cents + cents),
+                    now,
+                )?;
+                let (pk, sk) = keys::wallet_balance(&top_up.user_id, &top_up.currency);
+                let still_short = ConditionCheck::builder()
+                    .table_name(self.table_name())
+                    .set_key(Some(key(pk, sk)))
+                    .condition_expression(
+                        "attribute_not_exists(available_cents) OR available_cents < :cents",
+                    )
+                    .expression_attribute_values(":cents", n(cents))
+                    .build()
+                    .map_err(build_error)?;
+                let audit = AuditEntry::new(
+                    now,
+                    "stripe",
+                    "wallet.top_up_reversal_refused",
+                    format!("user:{}", top_up.user_id),
+                    serde_json::json!({
+                        "top_up_id": top_up.top_up_id,
+                        "payment_intent_id": top_up.payment_intent_id,
+                        "amount_cents": top_up.amount_cents,
+                        "currency": top_up.currency,
+                        "refunded_cents": refunded_cents,
+                        "refused_cents": cents,
+                        "available_cents": available_cents,
+                        "reversed_cents": read.reversed_cents,
+                        "why": "the refunded money was already spent or reserved",
+                    }),
+                );
+                vec![
+                    marked,
+                    TransactWriteItem::builder()
+                        .condition_check(still_short)
+                        .build(),
+                    self.create(audit_item(&audit))?,
+                ]
+            }
+        };
+        match self.transact(writes).await {
+            Ok(_) => Ok(TopUpRefundApplied::Applied),
+            Err(StoreError::TransactionCanceled { reasons })
+                if condition_failed_at(&reasons, 0) || condition_failed_at(&reasons, 1) =>
+            {
+                Ok(TopUpRefundApplied::Stale)
+            }
+            Err(err) => Err(err),
         }
-        // Not credited (yet), or decided before.
-        let never_credited = self.top_up_marked(
-            top_up,
-            "SET refunded_at = :now",
-            "attribute_exists(PK) AND attribute_not_exists(credited_at) \
-             AND attribute_not_exists(refunded_at)",
-            now,
-        )?;
-        Ok(
-            if transaction_applied(self.transact(vec![never_credited]).await)? {
-                TopUpReversal::NeverCredited
+    }
+
+    /// The top-up's update of a refund decided on it as `read`: credited,
+    /// not refunded in full, its reversed and refused amounts unchanged.
+    fn top_up_decided(
+        &self,
+        top_up: &TopUp,
+        read: &TopUpRefunds,
+        set: &str,
+        (name, total): (&str, i64),
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let unchanged = |attribute: &str, placeholder: &str, was: i64| {
+            if was == 0 {
+                format!("(attribute_not_exists({attribute}) OR {attribute} = {placeholder})")
             } else {
-                TopUpReversal::AlreadyDecided
-            },
-        )
+                format!("{attribute} = {placeholder}")
+            }
+        };
+        let condition = format!(
+            "attribute_exists(credited_at) AND attribute_not_exists(refunded_at) AND {} AND {}",
+            unchanged("reversed_cents", ":read_reversed", read.reversed_cents),
+            unchanged("refused_cents", ":read_refused", read.refused_cents),
+        );
+        let (pk, sk) = keys::top_up(&top_up.payment_intent_id);
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .set_key(Some(key(pk, sk)))
+            .update_expression(set)
+            .condition_expression(condition)
+            .expression_attribute_values(name, n(total))
+            .expression_attribute_values(":read_reversed", n(read.reversed_cents))
+            .expression_attribute_values(":read_refused", n(read.refused_cents));
+        let update = if set.contains(":now") {
+            update.expression_attribute_values(":now", s(rfc3339(now)))
+        } else {
+            update
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_error)?)
+            .build())
     }
 
     fn top_up_marked(
@@ -374,6 +491,17 @@ impl Store {
         };
         Ok(self.wallet_writes(&change)?.0)
     }
+}
+
+fn top_up_from_item(payment_intent_id: &str, item: &Item) -> Result<TopUp, StoreError> {
+    Ok(TopUp {
+        top_up_id: get_s(item, "top_up_id")?.to_owned(),
+        user_id: get_s(item, "user_id")?.to_owned(),
+        payment_intent_id: payment_intent_id.to_owned(),
+        amount_cents: get_n(item, "amount_cents")?,
+        currency: get_s(item, "currency")?.to_owned(),
+        created_at: get_time(item, "created_at")?,
+    })
 }
 
 fn entry_item(user_id: &str, entry: &Entry) -> Item {

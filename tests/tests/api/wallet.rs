@@ -626,3 +626,141 @@ async fn the_ledger_sums_to_the_balance_after_every_kind_of_change() {
         ]
     );
 }
+
+/// The reversal entries, newest first, as their signed amounts.
+fn reversals(ledger: &[Value]) -> Vec<i64> {
+    ledger
+        .iter()
+        .filter(|e| e["kind"] == "reversal")
+        .map(|e| e["amount_cents"].as_i64().unwrap())
+        .collect()
+}
+
+async fn refused_reversals(app: &TestApp, who: &Session) -> Vec<Value> {
+    let admin = app.sign_in(&app.developer_email()).await;
+    let user = who.user["id"].as_str().unwrap();
+    let audit = app
+        .get(
+            &format!(
+                "/v1/admin/audit-logs?action=wallet.top_up_reversal_refused&target=user:{user}"
+            ),
+            Some(&admin.access_token),
+        )
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{:?}", audit.body);
+    audit.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_partial_refund_of_a_top_up_takes_back_only_the_refunded_part() {
+    let app = TestApp::spawn().await;
+    let ada = app.sign_in(&app.email("ada")).await;
+    let intent = topped_up(&app, &ada, 1_000).await;
+    let refund = dashboard_refund(&app, &intent, Some(300));
+    let delivered = app.deliver(&refund.body, Some(&refund.signature)).await;
+    assert_eq!(delivered.status, StatusCode::OK, "{:?}", delivered.body);
+    assert_eq!(euros(&app, &ada).await, (700, 0));
+    let ledger = assert_ledger_adds_up(&app, &ada).await;
+    assert_eq!(kinds(&ledger), ["reversal", "top_up"]);
+    assert_eq!(reversals(&ledger), [-300]);
+    assert_eq!(ledger[0]["payment_intent_id"], intent.as_str());
+}
+
+#[tokio::test]
+async fn a_second_larger_partial_refund_takes_back_only_the_difference() {
+    let app = TestApp::spawn().await;
+    let ada = app.sign_in(&app.email("ada")).await;
+    let intent = topped_up(&app, &ada, 1_000).await;
+    let first = dashboard_refund(&app, &intent, Some(300));
+    assert_eq!(
+        app.deliver(&first.body, Some(&first.signature))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let second = dashboard_refund(&app, &intent, Some(500));
+    assert_eq!(
+        app.stripe.charge(&intent).unwrap()["amount_refunded"],
+        800,
+        "Stripe's running total"
+    );
+    assert_eq!(
+        app.deliver(&second.body, Some(&second.signature))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(euros(&app, &ada).await, (200, 0));
+    // The first event delivered again, late: nothing more.
+    let late = app.stripe.delivery(
+        "evt_late_copy",
+        "charge.refunded",
+        json!({
+            "id": "ch_late",
+            "object": "charge",
+            "payment_intent": intent,
+            "amount": 1_000,
+            "amount_refunded": 300,
+            "refunded": false,
+        }),
+        app.clock_now().unix_timestamp(),
+    );
+    assert_eq!(
+        app.deliver(&late.body, Some(&late.signature)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(euros(&app, &ada).await, (200, 0));
+    let ledger = assert_ledger_adds_up(&app, &ada).await;
+    assert_eq!(reversals(&ledger), [-500, -300]);
+}
+
+#[tokio::test]
+async fn a_partial_refund_delivered_ten_times_at_once_is_taken_back_once() {
+    let app = TestApp::spawn().await;
+    let ada = app.sign_in(&app.email("ada")).await;
+    let intent = topped_up(&app, &ada, 1_000).await;
+    let refund = dashboard_refund(&app, &intent, Some(300));
+    let answers =
+        join_all((0..10).map(|_| app.deliver(&refund.body, Some(&refund.signature)))).await;
+    assert!(
+        answers.iter().all(|a| a.status == StatusCode::OK),
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    assert_eq!(euros(&app, &ada).await, (700, 0));
+    let ledger = assert_ledger_adds_up(&app, &ada).await;
+    assert_eq!(reversals(&ledger), [-300]);
+}
+
+#[tokio::test]
+async fn a_partial_refund_beyond_what_is_left_unspent_is_refused_audited_and_the_balance_stays() {
+    let app = TestApp::spawn().await;
+    let (_, buyer, id) = held(&app, "T1").await;
+    let intent = topped_up(&app, &buyer, 1_200).await;
+    assert_eq!(
+        wallet_checkout(&app, &buyer, &id, 1_000).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(euros(&app, &buyer).await, (200, 0));
+    let refund = dashboard_refund(&app, &intent, Some(300));
+    let delivered = app.deliver(&refund.body, Some(&refund.signature)).await;
+    assert_eq!(delivered.status, StatusCode::OK, "{:?}", delivered.body);
+    assert_eq!(euros(&app, &buyer).await, (200, 0), "nothing taken");
+    let ledger = assert_ledger_adds_up(&app, &buyer).await;
+    assert_eq!(kinds(&ledger), ["payment", "top_up"], "no reversal");
+    let refused = refused_reversals(&app, &buyer).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["actor_id"], "stripe");
+    assert_eq!(refused[0]["details"]["payment_intent_id"], intent.as_str());
+    assert_eq!(refused[0]["details"]["refused_cents"], 300);
+    assert_eq!(refused[0]["details"]["available_cents"], 200);
+    assert_eq!(refused[0]["details"]["refunded_cents"], 300);
+    let again = app.deliver(&refund.body, Some(&refund.signature)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        refused_reversals(&app, &buyer).await.len(),
+        1,
+        "audited once"
+    );
+    assert_eq!(euros(&app, &buyer).await, (200, 0));
+}
