@@ -6,13 +6,14 @@
 
 use axum::http::StatusCode;
 use futures::future::join_all;
-use integration_tests::{Response, Session, TestApp, assert_problem, sqs_event};
+use integration_tests::{Options, Response, Session, TestApp, assert_problem, sqs_event, table};
 use serde_json::{Value, json};
-use time::Duration;
+use shared::domain::schedule::ScheduledJob;
+use time::{Duration, OffsetDateTime};
 
 use crate::holds::{grid, hold, hold_units, open, published_event, release};
 use crate::payments::{
-    booking, cancel, confirmation_mails, dashboard_refund, ticket_count, tickets,
+    booking, cancel, cancel_event, confirmation_mails, dashboard_refund, ticket_count, tickets,
 };
 
 async fn wallet_checkout(app: &TestApp, who: &Session, id: &str, wallet_cents: i64) -> Response {
@@ -332,6 +333,160 @@ async fn a_late_split_payment_refunded_for_lost_seats_leaves_the_reservation_giv
 }
 
 #[tokio::test]
+async fn a_split_hold_lapsed_and_released_by_the_sweep_gives_the_reservation_back() {
+    let _sweeps = integration_tests::sweep_lock().await;
+    // In the past, so this app's sweep reaches only holds older still.
+    let app = TestApp::with(Options {
+        clock_start: Some(OffsetDateTime::now_utc() - Duration::days(3)),
+        ..Options::default()
+    })
+    .await;
+    let (buyer, id, _) = split_checkout(&app).await;
+    assert_eq!(euros(&app, &buyer).await, (1_000, 800));
+    // Its expiry message is never handled: only the sweep sees the hold.
+    app.clock.advance(Duration::minutes(11));
+    let report = scheduler::handle(&app.scheduler, ScheduledJob::Sweep {})
+        .await
+        .expect("the sweep runs");
+    assert!(report.holds_released >= 1, "{report:?}");
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "expired");
+    assert_eq!(euros(&app, &buyer).await, (1_000, 0), "all available again");
+    let ledger = assert_ledger_adds_up(&app, &buyer).await;
+    assert_eq!(kinds(&ledger), ["release", "reservation", "credit"]);
+    assert_eq!(ledger[0]["booking_id"], id.as_str());
+    assert_eq!(ledger[0]["amount_cents"], 800);
+}
+
+/// A split checkout of T2 (800 of 2000 from a wallet of 1000) whose hold
+/// lapsed and was expired by the worker, its reservation given back; its
+/// card payment has not arrived yet: (buyer, booking, intent).
+async fn lapsed_split_checkout(app: &TestApp) -> (Session, String, String) {
+    let (buyer, id, intent) = split_checkout(app).await;
+    let hold = booking(app, &buyer, &id).await;
+    app.clock.advance(Duration::minutes(10));
+    let message = json!({ "booking_id": id, "hold_expires_at": hold["hold_expires_at"] });
+    let response =
+        hold_expiry::handle(&app.hold_expiry, sqs_event(&[("m1", message.to_string())])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(booking(app, &buyer, &id).await["status"], "expired");
+    assert_eq!(euros(app, &buyer).await, (1_000, 0), "given back");
+    (buyer, id, intent)
+}
+
+/// The reason a refund was owed for, as stored on the booking (the API
+/// does not show it).
+async fn stored_refund_reason(booking_id: &str) -> Option<String> {
+    let (client, table) = table().await;
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("BOOKING#{booking_id}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("META".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the booking is stored");
+    item.get("refund_reason")
+        .and_then(|reason| reason.as_s().ok())
+        .cloned()
+}
+
+/// The amounts the fake Stripe refunded of one PaymentIntent.
+fn refunded_amounts(app: &TestApp, intent: &str) -> Vec<i64> {
+    app.stripe
+        .refunds()
+        .iter()
+        .filter(|r| r["payment_intent"] == intent)
+        .map(|r| r["amount"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_late_card_payment_whose_wallet_part_is_no_longer_there_is_refunded_as_wallet_short() {
+    let app = TestApp::spawn().await;
+    let (buyer, id, intent) = lapsed_split_checkout(&app).await;
+    // The money given back is spent on another booking, all from the wallet.
+    let event = booking(&app, &buyer, &id).await["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = hold_units(&app, &buyer, &event, &["T1"]).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{:?}", other.body);
+    let other = other.body["id"].as_str().unwrap();
+    let spent = wallet_checkout(&app, &buyer, other, 1_000).await;
+    assert_eq!(spent.status, StatusCode::OK, "{:?}", spent.body);
+    assert_eq!(euros(&app, &buyer).await, (0, 0));
+
+    // T2 is still free, so only the wallet stands in the way.
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    let refunded = booking(&app, &buyer, &id).await;
+    assert_eq!(refunded["status"], "refunded", "{refunded}");
+    assert_eq!(refunded["refund_status"], "pending");
+    assert_eq!(
+        stored_refund_reason(&id).await.as_deref(),
+        Some("wallet_short")
+    );
+    assert_problem(
+        &tickets(&app, &buyer, &id).await,
+        StatusCode::CONFLICT,
+        "BOOKING_NOT_CONFIRMED",
+    );
+    assert_eq!(app.run_refund_worker(5).await, 0);
+    assert_eq!(
+        refunded_amounts(&app, &intent),
+        [1_200],
+        "the card part, once"
+    );
+    assert_eq!(
+        booking(&app, &buyer, &id).await["refund_status"],
+        "succeeded"
+    );
+    let availability = app
+        .get(&format!("/v1/events/{event}/availability"), None)
+        .await;
+    assert_eq!(availability.body["units"][1]["state"], "available", "T2");
+    assert_eq!(euros(&app, &buyer).await, (0, 0), "never below zero");
+    let ledger = assert_ledger_adds_up(&app, &buyer).await;
+    assert_eq!(
+        kinds(&ledger),
+        ["payment", "release", "reservation", "credit"]
+    );
+    assert_eq!(ledger[0]["booking_id"], other, "the other booking's");
+}
+
+#[tokio::test]
+async fn a_late_card_payment_whose_wallet_part_is_still_there_spends_it_and_confirms() {
+    let app = TestApp::spawn().await;
+    let (buyer, id, intent) = lapsed_split_checkout(&app).await;
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    let confirmed = booking(&app, &buyer, &id).await;
+    assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
+    assert_eq!(confirmed["paid_wallet_cents"], 800);
+    assert_eq!(confirmed["paid_card_cents"], 1_200);
+    assert_eq!(ticket_count(&app, &buyer, &id).await, 8);
+    assert!(app.stripe.refunds().is_empty(), "nothing refunded");
+    assert_eq!(
+        euros(&app, &buyer).await,
+        (200, 0),
+        "spent from what is available"
+    );
+    let ledger = assert_ledger_adds_up(&app, &buyer).await;
+    assert_eq!(
+        kinds(&ledger),
+        ["payment", "release", "reservation", "credit"]
+    );
+    assert_eq!(ledger[0]["booking_id"], id.as_str());
+    assert_eq!(ledger[0]["amount_cents"], -800);
+}
+
+#[tokio::test]
 async fn a_split_checkout_beyond_the_wallet_is_a_409_with_nothing_reserved() {
     let app = TestApp::spawn().await;
     let (_, buyer, id) = held(&app, "T2").await;
@@ -454,6 +609,81 @@ async fn a_booking_paid_from_the_wallet_alone_is_refunded_to_the_wallet_when_can
     );
     assert_eq!(euros(&app, &buyer).await, (1_000, 0), "refunded once");
     assert_ledger_adds_up(&app, &buyer).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_events_refund_run_returns_wallet_parts_to_the_wallet_and_card_parts_to_the_card()
+ {
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, grid(3), 10).await;
+    let hold_one = |who: &'static str, unit: &'static str| {
+        let (app, event) = (&app, &event);
+        async move {
+            let buyer = app.sign_in(&app.email(who)).await;
+            let held = hold_units(app, &buyer, event, &[unit]).await;
+            assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+            let id = held.body["id"].as_str().unwrap().to_owned();
+            (buyer, id)
+        }
+    };
+    // Ada pays T1 (1000) from her wallet alone.
+    let (ada, wallet_only) = hold_one("ada", "T1").await;
+    funded(&app, &ada, 1_000).await;
+    let paid = wallet_checkout(&app, &ada, &wallet_only, 1_000).await;
+    assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
+    assert_eq!(paid.body["booking"]["status"], "confirmed");
+    // Bob pays T2 (2000): 800 from his wallet, 1200 by card.
+    let (bob, split) = hold_one("bob", "T2").await;
+    funded(&app, &bob, 1_000).await;
+    let checkout = wallet_checkout(&app, &bob, &split, 800).await;
+    assert_eq!(checkout.status, StatusCode::OK, "{:?}", checkout.body);
+    let intent = checkout.body["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    assert_eq!(booking(&app, &bob, &split).await["status"], "confirmed");
+    assert_eq!(euros(&app, &ada).await, (0, 0));
+    assert_eq!(euros(&app, &bob).await, (200, 0));
+
+    let cancelled = cancel_event(&app, &event).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    assert_eq!(app.run_refund_worker(10).await, 0);
+
+    let ada_booking = booking(&app, &ada, &wallet_only).await;
+    assert_eq!(ada_booking["status"], "refunded", "{ada_booking}");
+    assert_eq!(
+        ada_booking.get("refund_status"),
+        None,
+        "no card refund owed"
+    );
+    assert_eq!(euros(&app, &ada).await, (1_000, 0));
+    let ledger = assert_ledger_adds_up(&app, &ada).await;
+    assert_eq!(kinds(&ledger), ["refund", "payment", "credit"]);
+    assert_eq!(ledger[0]["booking_id"], wallet_only.as_str());
+    assert_eq!(ledger[0]["amount_cents"], 1_000);
+
+    let bob_booking = booking(&app, &bob, &split).await;
+    assert_eq!(bob_booking["status"], "refunded", "{bob_booking}");
+    assert_eq!(bob_booking["refund_status"], "succeeded");
+    assert_eq!(euros(&app, &bob).await, (1_000, 0));
+    let ledger = assert_ledger_adds_up(&app, &bob).await;
+    assert_eq!(
+        kinds(&ledger),
+        ["refund", "payment", "release", "reservation", "credit"]
+    );
+    assert_eq!(ledger[0]["booking_id"], split.as_str());
+    assert_eq!(ledger[0]["amount_cents"], 800);
+    assert_eq!(
+        refunded_amounts(&app, &intent),
+        [1_200],
+        "the card part, once"
+    );
+    assert_eq!(
+        app.stripe.refunds().len(),
+        1,
+        "nothing through Stripe for Ada"
+    );
 }
 
 #[tokio::test]
