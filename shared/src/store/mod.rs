@@ -49,6 +49,7 @@ pub use tasks::{TaskChange, TaskQuery};
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
 pub use wallet::{TopUp, TopUpRefundApplied, WalletChange};
+pub use webhooks::Recorded;
 
 pub type Item = HashMap<String, AttributeValue>;
 

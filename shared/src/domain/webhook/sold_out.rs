@@ -14,22 +14,11 @@ use super::changes::Raised;
 use crate::domain::event::{Event, EventStatus};
 use crate::domain::hold::{Availability, UnitState};
 
-/// What is left of an event after a confirmation, as far as it was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remaining {
-    /// A live hold is pending: its places are not sold yet. If it is paid,
-    /// its own confirmation asks again; if it lapses, they come back.
-    HoldPending,
-    /// No hold was pending; what availability read.
-    Read(Availability),
-}
-
 /// Is nothing left to sell? Every unit booked, or every stock at 0 places.
-/// A cancelled event is over, not sold out.
-pub fn is_sold_out(event: &Event, remaining: &Remaining) -> bool {
-    let Remaining::Read(availability) = remaining else {
-        return false;
-    };
+/// Read only when no hold is pending (a pending hold's places are not sold
+/// yet: if it is paid, its own confirmation asks again; if it lapses, they
+/// come back). A cancelled event is over, not sold out.
+pub fn is_sold_out(event: &Event, availability: &Availability) -> bool {
     if event.status == EventStatus::Cancelled {
         return false;
     }
@@ -51,12 +40,9 @@ pub fn cause(event_id: &str) -> String {
     format!("{event_id}:{}", EventType::EventSoldOut.as_str())
 }
 
-/// `event.sold_out` of `event`, when `remaining` says it is sold out.
-pub fn raised(event: &Event, remaining: &Remaining) -> Option<Raised> {
-    let Remaining::Read(availability) = remaining else {
-        return None;
-    };
-    if !is_sold_out(event, remaining) {
+/// `event.sold_out` of `event`, when `availability` says it is sold out.
+pub fn raised(event: &Event, availability: &Availability) -> Option<Raised> {
+    if !is_sold_out(event, availability) {
         return None;
     }
     let (capacity, sold) = places(availability);
@@ -138,23 +124,21 @@ mod tests {
         }
     }
 
-    fn open(left: &[(u32, u32)]) -> Remaining {
-        Remaining::Read(Availability::Open(
+    fn open(left: &[(u32, u32)]) -> Availability {
+        Availability::Open(
             left.iter()
                 .enumerate()
                 .map(|(i, (capacity, left))| (stock(&format!("t{i}"), *capacity), *left))
                 .collect(),
-        ))
+        )
     }
 
-    fn grid(states: &[UnitState]) -> Remaining {
+    fn grid(states: &[UnitState]) -> Availability {
         let units = match &grid_event().layout {
             crate::domain::event::Layout::Grid { units, .. } => units.clone(),
             _ => unreachable!(),
         };
-        Remaining::Read(Availability::Grid(
-            units.into_iter().zip(states.iter().copied()).collect(),
-        ))
+        Availability::Grid(units.into_iter().zip(states.iter().copied()).collect())
     }
 
     fn unit(id: &str, seats: u32) -> Unit {
@@ -185,12 +169,6 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_hold_is_not_sold_out() {
-        assert!(!is_sold_out(&open_event(), &Remaining::HoldPending));
-        assert_eq!(raised(&open_event(), &Remaining::HoldPending), None);
-    }
-
-    #[test]
     fn a_cancelled_or_empty_event_is_not_sold_out() {
         let cancelled = event(
             "cancelled",
@@ -198,10 +176,7 @@ mod tests {
         );
         assert!(!is_sold_out(&cancelled, &open(&[(20, 0)])));
         assert!(!is_sold_out(&open_event(), &open(&[])));
-        assert!(!is_sold_out(
-            &grid_event(),
-            &Remaining::Read(Availability::Grid(vec![]))
-        ));
+        assert!(!is_sold_out(&grid_event(), &Availability::Grid(vec![])));
     }
 
     #[test]
@@ -229,10 +204,10 @@ mod tests {
     fn a_grid_counts_its_seats() {
         let raised = raised(
             &grid_event(),
-            &Remaining::Read(Availability::Grid(vec![
+            &Availability::Grid(vec![
                 (unit("T1", 8), UnitState::Booked),
                 (unit("T2", 4), UnitState::Booked),
-            ])),
+            ]),
         )
         .expect("sold out");
         assert_eq!(raised.data["capacity"], 12);
