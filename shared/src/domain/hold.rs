@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use time::{Duration, OffsetDateTime};
 
 use super::booking::{Allocation, Booking, BookingSource, BookingStatus, TierItem, TierRequest};
-use super::event::{Event, EventStatus, Layout, Stock, shard_capacity, shard_group_count};
+use super::event::{Event, EventStatus, Layout, Stock, Unit, shard_capacity, shard_group_count};
 
 /// What a client asks for: named units (grid), a quantity (open, one
 /// tier) or places per tier (open, tiered).
@@ -384,6 +384,23 @@ pub fn allocate(remaining: &[(u32, u32)], quantity: u32, start: usize) -> Option
         }
     }
     None
+}
+
+/// A unit's state as availability reads it: a lapsed hold is available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitState {
+    Available,
+    Held,
+    Booked,
+}
+
+/// What is free of an event right now (`Store::availability`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Every unit of the layout, in layout order, with its state.
+    Grid(Vec<(Unit, UnitState)>),
+    /// Each stock (one, or one per tier) with the places it has left.
+    Open(Vec<(Stock, u32)>),
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::domain::event::{Event, Stock, shard_group_count};
 use crate::domain::hold::{self, Plan, ShardScope, Take};
 use crate::domain::rate_limit::Hit;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use futures::StreamExt;
 use rand::Rng;
 
 /// One stock's part of an open hold: where its search stands.
@@ -67,6 +68,9 @@ pub struct Extra<'a> {
 /// means another buyer took from a shard we chose, and tells us what that
 /// shard has left, so rounds are bounded by the shards in play.
 const MAX_TAKE_ROUNDS: u32 = 64;
+
+/// `HELD#` partitions read at once when asking whether a hold is pending.
+const HELD_READS_AT_ONCE: usize = 4;
 
 #[derive(Debug)]
 pub enum HoldOutcome {
@@ -406,6 +410,45 @@ impl Store {
         )
         .await?;
         pages.iter().flatten().map(booking_from_item).collect()
+    }
+
+    /// Is any hold of the event still live at `now`? One Query of at most
+    /// one item (keys only) per GSI2 `HELD#` partition, four at a time,
+    /// stopping at the first live hold: what the sold-out check reads
+    /// first, since a pending hold means the event is not sold out yet. The
+    /// index may lag a moment behind a hold just taken.
+    pub async fn holds_pending(
+        &self,
+        event_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut partitions = futures::stream::iter(keys::held_pks(event_id))
+            .map(|pk| self.live_hold_in(pk, now))
+            .buffer_unordered(HELD_READS_AT_ONCE);
+        while let Some(live) = partitions.next().await {
+            if live? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Does this `HELD#` partition have a hold expiring after `now`?
+    async fn live_hold_in(&self, pk: String, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let found = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK > :now")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":now", s(keys::due_by(now.unix_timestamp())))
+            .projection_expression("PK")
+            .limit(1)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(found.count() > 0)
     }
 
     /// Ends a hold, conditional on it still being held: live for a

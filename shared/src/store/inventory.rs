@@ -13,10 +13,8 @@ use super::item::{get_n, get_s, key, n, s};
 use super::keys::{self, GSI2, GSI2PK, GSI2SK};
 use super::{Item, Store, StoreError, build_error, every_item};
 use crate::domain::booking::{Allocation, Booking};
-use crate::domain::event::{
-    Event, Layout, Stock, Unit, shard_capacity, shard_group, shard_group_count,
-};
-use crate::domain::hold::{self, ShardScope};
+use crate::domain::event::{Event, Layout, Stock, shard_capacity, shard_group, shard_group_count};
+use crate::domain::hold::{self, Availability, ShardScope, UnitState};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum ShardChange<'a> {
@@ -24,21 +22,6 @@ pub(super) enum ShardChange<'a> {
     /// is created full first.
     Take(&'a Event),
     GiveBack,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnitState {
-    Available,
-    Held,
-    Booked,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Availability {
-    /// Every unit of the layout, in layout order, with its state.
-    Grid(Vec<(Unit, UnitState)>),
-    /// Each stock (one, or one per tier) with the places it has left.
-    Open(Vec<(Stock, u32)>),
 }
 
 impl Store {

@@ -35,11 +35,11 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
+pub use crate::domain::hold::{Availability, UnitState};
 pub use changes::snapshot;
 pub use events::{EventChange, EventQuery, EventSaved};
 pub use exports::BookingRecord;
 pub use holds::{Extra, HoldOutcome};
-pub use inventory::{Availability, UnitState};
 pub use paging::Page;
 pub use payments::{Attached, ConfirmOutcome, Payment};
 pub use refunds::{DueRefund, RefundJob, RefundOrder, RefundRecorded};
@@ -49,6 +49,7 @@ pub use tasks::{TaskChange, TaskQuery};
 pub use tickets::CheckIn;
 pub use users::{NewUser, RoleChange};
 pub use wallet::{TopUp, TopUpRefundApplied, WalletChange};
+pub use webhooks::Recorded;
 
 pub type Item = HashMap<String, AttributeValue>;
 

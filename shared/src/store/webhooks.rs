@@ -3,7 +3,9 @@
 //! comes from its cause, `attribute_not_exists`) and moved on only from
 //! the state its attempt read (`status = pending AND attempts = :made`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use time::{Duration, OffsetDateTime};
 
 use super::audit::audit_item;
@@ -17,6 +19,15 @@ use crate::cursor::PageKey;
 use crate::domain::audit::AuditEntry;
 use crate::domain::webhook::delivery::{AttemptRecord, Delivery, Endpoint};
 use crate::domain::webhook::{DeliveryStatus, EventType, Format, Subscription};
+
+/// What recording a delivery with a fixed id came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded by this call.
+    Now,
+    /// Recorded before, by this stream record (`None`: by none named).
+    Before { raised_by: Option<String> },
+}
 
 /// Deliveries are kept this long, then expire through the table's TTL.
 const DELIVERY_RETENTION_DAYS: i64 = 30;
@@ -97,6 +108,40 @@ impl Store {
                 .await
                 .map_err(classify),
         )
+    }
+
+    /// Records a delivery whose id is fixed whatever raised it (an event's
+    /// `event.sold_out`), noting the stream record that raised it; when it
+    /// was recorded before, says by which record (the old item comes back
+    /// with the failed condition), so a replay of that record can be told
+    /// from a later one.
+    pub async fn record_delivery_raised_by(
+        &self,
+        delivery: &Delivery,
+        raised_by: &str,
+    ) -> Result<Recorded, StoreError> {
+        let mut item = delivery_item(delivery);
+        item.insert("raised_by".into(), s(raised_by));
+        let put = self
+            .client
+            .put_item()
+            .table_name(self.table_name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await
+            .map_err(classify);
+        match put {
+            Ok(_) => Ok(Recorded::Now),
+            Err(StoreError::ConditionFailed { item }) => Ok(Recorded::Before {
+                raised_by: item
+                    .as_ref()
+                    .and_then(|item| get_s(item, "raised_by").ok())
+                    .map(str::to_owned),
+            }),
+            Err(err) => Err(err),
+        }
     }
 
     /// Records an admin's delivery (a ping), with its audit entry.

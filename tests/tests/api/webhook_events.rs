@@ -10,8 +10,8 @@ use iam_proxy::Template;
 use integration_tests::{Options, Session, TestApp, webhook_lock};
 use serde_json::{Value, json};
 
-use crate::holds::{draft_event, grid};
-use crate::payments::paid_units;
+use crate::holds::{draft_event, grid, hold, open, published_event};
+use crate::payments::{cancel, checked_out, paid_units};
 use crate::webhooks::{
     Received, Receiver, deliver_until_settled, deliveries, register_for, verified,
 };
@@ -259,4 +259,173 @@ async fn a_task_given_to_someone_and_mentioning_another_raises_created_assigned_
         .find(|b| b["type"] == "task.assigned")
         .unwrap();
     assert_eq!(assigned["data"]["assignee_id"], helper.user["id"]);
+}
+
+/// The `event.sold_out` deliveries `receiver` got about `event`.
+fn sold_out_of(receiver: &Receiver, event: &str) -> Vec<Received> {
+    about(receiver, event)
+        .into_iter()
+        .filter(|r| r.json()["type"] == "event.sold_out")
+        .collect()
+}
+
+/// A cash sale at the door of `quantity` places (open) or of `units`.
+async fn walk_in(app: &TestApp, admin: &Session, event: &str, sale: Value) -> String {
+    let mut body = sale;
+    body["name"] = json!("Ada Lovelace");
+    let sold = app
+        .post(
+            &format!("/v1/admin/events/{event}/walk-in"),
+            Some(&admin.access_token),
+            body,
+        )
+        .await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{:?}", sold.body);
+    sold.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Hands the stream's records about `event` to webhook-events, then
+/// attempts what they raised.
+async fn raise_and_deliver(
+    app: &TestApp,
+    stream: &mut dev_server::stream::TableStream,
+    event: &str,
+) {
+    app.run_change_stream(stream, &[event], ROUNDS).await;
+    app.run_webhook_deliverer(10).await;
+}
+
+#[tokio::test]
+async fn an_open_event_sold_out_by_its_last_confirmation_raises_event_sold_out_once() {
+    let _webhooks = webhook_lock().await;
+    let app = TestApp::spawn().await;
+    let (admin, receiver, _) = listening(&app, "standard", &["event.sold_out"]).await;
+    let event = published_event(&app, open(3), 10).await;
+    let mut stream = app.change_stream().await;
+
+    walk_in(&app, &admin, &event, json!({ "quantity": 1 })).await;
+    walk_in(&app, &admin, &event, json!({ "quantity": 2 })).await;
+    raise_and_deliver(&app, &mut stream, &event).await;
+
+    let got = sold_out_of(&receiver, &event);
+    assert_eq!(got.len(), 1, "raised once");
+    let body = got[0].json();
+    assert_eq!(body["data"]["event_id"], event.as_str());
+    assert_eq!(body["data"]["title"], format!("Gala {}", app.tag));
+    assert_eq!(body["data"]["status"], "published");
+    assert_eq!(body["data"]["capacity"], 3);
+    assert_eq!(body["data"]["sold"], 3);
+    assert!(body["data"]["starts_at"].is_string());
+}
+
+#[tokio::test]
+async fn a_grid_event_sold_out_by_its_last_unit_raises_event_sold_out() {
+    let _webhooks = webhook_lock().await;
+    let app = TestApp::spawn().await;
+    let (admin, receiver, _) = listening(&app, "standard", &["event.sold_out"]).await;
+    let event = published_event(&app, grid(2), 10).await;
+    let mut stream = app.change_stream().await;
+
+    walk_in(&app, &admin, &event, json!({ "units": ["T1"] })).await;
+    walk_in(&app, &admin, &event, json!({ "units": ["T2"] })).await;
+    raise_and_deliver(&app, &mut stream, &event).await;
+
+    let got = sold_out_of(&receiver, &event);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["data"]["capacity"], 16, "two tables of 8");
+    assert_eq!(got[0].json()["data"]["sold"], 16);
+}
+
+#[tokio::test]
+async fn a_confirmation_that_leaves_places_raises_no_sold_out() {
+    let _webhooks = webhook_lock().await;
+    let app = TestApp::spawn().await;
+    let (admin, receiver, _) = listening(&app, "standard", &["event.sold_out"]).await;
+    let event = published_event(&app, open(3), 10).await;
+    let mut stream = app.change_stream().await;
+
+    walk_in(&app, &admin, &event, json!({ "quantity": 2 })).await;
+    assert!(app.run_change_stream(&mut stream, &[&event], ROUNDS).await > 0);
+    app.run_webhook_deliverer(10).await;
+
+    assert!(sold_out_of(&receiver, &event).is_empty());
+}
+
+#[tokio::test]
+async fn while_a_hold_is_pending_no_sold_out_is_raised_and_its_confirmation_raises_it() {
+    let _webhooks = webhook_lock().await;
+    let app = TestApp::spawn().await;
+    let (admin, receiver, _) = listening(&app, "standard", &["event.sold_out"]).await;
+    let event = published_event(&app, open(2), 10).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let mut stream = app.change_stream().await;
+
+    let held = hold(&app, &buyer, &event, json!({ "quantity": 1 })).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    let booking = held.body["id"].as_str().unwrap().to_owned();
+    walk_in(&app, &admin, &event, json!({ "quantity": 1 })).await;
+    raise_and_deliver(&app, &mut stream, &event).await;
+    assert!(
+        sold_out_of(&receiver, &event).is_empty(),
+        "the held place is not sold yet"
+    );
+
+    let intent = checked_out(&app, &buyer, &booking).await;
+    assert_eq!(app.pay(&intent).await.status, StatusCode::OK);
+    raise_and_deliver(&app, &mut stream, &event).await;
+    assert_eq!(sold_out_of(&receiver, &event).len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_selling_out_again_after_a_cancellation_raises_no_second_sold_out() {
+    let _webhooks = webhook_lock().await;
+    let app = TestApp::spawn().await;
+    let (admin, receiver, endpoint) = listening(&app, "standard", &["event.sold_out"]).await;
+    let event = published_event(&app, open(1), 10).await;
+    let mut stream = app.change_stream().await;
+
+    let first = walk_in(&app, &admin, &event, json!({ "quantity": 1 })).await;
+    raise_and_deliver(&app, &mut stream, &event).await;
+    assert_eq!(sold_out_of(&receiver, &event).len(), 1);
+
+    let cancelled = cancel(&app, &admin, &first).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+    walk_in(&app, &admin, &event, json!({ "quantity": 1 })).await;
+    raise_and_deliver(&app, &mut stream, &event).await;
+
+    assert_eq!(
+        sold_out_of(&receiver, &event).len(),
+        1,
+        "raised the first time only"
+    );
+    let listed = deliveries(&app, &admin, endpoint["id"].as_str().unwrap()).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+}
+
+#[tokio::test]
+async fn a_replayed_stream_batch_delivers_sold_out_under_the_same_webhook_id_and_records_it_once() {
+    let _webhooks = webhook_lock().await;
+    let app = TestApp::spawn().await;
+    let (admin, receiver, endpoint) = listening(&app, "standard", &["event.sold_out"]).await;
+    let event = published_event(&app, open(1), 10).await;
+    let mut stream = app.change_stream().await;
+    // A second reader of the same records: the event source replaying them.
+    let mut replay = app.change_stream().await;
+
+    walk_in(&app, &admin, &event, json!({ "quantity": 1 })).await;
+    raise_and_deliver(&app, &mut stream, &event).await;
+    let first = sold_out_of(&receiver, &event);
+    assert_eq!(first.len(), 1);
+    assert!(app.run_change_stream(&mut replay, &[&event], ROUNDS).await > 0);
+    app.run_webhook_deliverer(10).await;
+
+    let listed = deliveries(&app, &admin, endpoint["id"].as_str().unwrap()).await;
+    assert_eq!(listed.len(), 1, "recorded once: {listed:?}");
+    assert_eq!(
+        listed[0]["id"],
+        first[0].headers["webhook-id"].to_str().unwrap()
+    );
+    for got in sold_out_of(&receiver, &event) {
+        assert_eq!(got.headers["webhook-id"], first[0].headers["webhook-id"]);
+    }
 }

@@ -62,6 +62,21 @@ pub fn raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Vec<Raised> {
     }
 }
 
+/// The event whose booking the change confirmed (a paid hold, a wallet
+/// payment, a walk-in sale created confirmed): the only change that can
+/// sell an event out, so the one `event.sold_out` is checked on.
+pub fn confirmation<'a>(old: Option<&Snapshot>, new: Option<&'a Snapshot>) -> Option<&'a str> {
+    let Some(Snapshot::Booking {
+        event_id, status, ..
+    }) = new
+    else {
+        return None;
+    };
+    let was_confirmed =
+        matches!(old, Some(Snapshot::Booking { status, .. }) if status == "confirmed");
+    (status == "confirmed" && !was_confirmed).then_some(event_id.as_str())
+}
+
 /// A booking, event or ticket entering the state that raises its event.
 fn status_raised(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Option<Raised> {
     let new = new?;
@@ -326,6 +341,33 @@ mod tests {
         assert_eq!(raised_type(None, booking("held")), None);
         assert_eq!(raised_type(Some(booking("held")), booking("expired")), None);
         assert_eq!(raised(Some(&booking("held")), None), vec![]);
+    }
+
+    #[test]
+    fn a_booking_entering_confirmed_is_a_confirmation_of_its_event() {
+        let confirmed = booking("confirmed");
+        assert_eq!(
+            confirmation(Some(&booking("held")), Some(&confirmed)),
+            Some("e1")
+        );
+        assert_eq!(
+            confirmation(None, Some(&confirmed)),
+            Some("e1"),
+            "a walk-in"
+        );
+    }
+
+    #[test]
+    fn a_confirmed_booking_rewritten_or_leaving_confirmed_is_no_confirmation() {
+        let confirmed = booking("confirmed");
+        assert_eq!(confirmation(Some(&confirmed), Some(&confirmed)), None);
+        assert_eq!(
+            confirmation(Some(&confirmed), Some(&booking("cancelled"))),
+            None
+        );
+        assert_eq!(confirmation(None, Some(&booking("held"))), None);
+        assert_eq!(confirmation(Some(&confirmed), None), None);
+        assert_eq!(confirmation(None, Some(&event("published"))), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Outbound webhooks: what an endpoint subscribes to, how a delivery moves
 //! between states, and the rules of the parts (`address`, `signature`,
-//! `retry`, `changes`, `body`). Plain types and functions, no I/O
+//! `retry`, `changes`, `sold_out`, `body`). Plain types and functions, no I/O
 //! (docs/webhooks.md).
 
 pub mod address;
@@ -9,6 +9,7 @@ pub mod changes;
 pub mod delivery;
 pub mod retry;
 pub mod signature;
+pub mod sold_out;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
