@@ -6,7 +6,7 @@ use shared::auth::Authenticated;
 use shared::domain::booking::{Booking, BookingStatus};
 use shared::domain::payment::platform_fee;
 use shared::domain::wallet::{self, Split, WalletError};
-use shared::fulfilment::fulfil;
+use shared::fulfilment::{Fulfilment, fulfil};
 use shared::http::{Json, PathParam, parse_optional_body};
 use shared::metrics::{self, CHECKOUTS, CONFIRMATIONS};
 use shared::payments::{CreatedPayment, PaymentRequest, PaymentsError};
@@ -122,19 +122,27 @@ async fn confirm_without_card(
 ) -> Result<Json<Checkout>, ApiError> {
     let app = &state.app;
     let now = app.clock.now();
-    let confirmed = match booking.status {
-        BookingStatus::Confirmed => booking,
+    let fulfilment = Fulfilment::of(app, &booking).await?;
+    let (confirmed, fulfilled) = match booking.status {
+        BookingStatus::Confirmed => (booking, false),
         BookingStatus::Held => {
             let from_wallet = Payment {
                 payment_intent_id: None,
                 wallet_cents: split.wallet_cents,
             };
-            match app.store.confirm_payment(booking, from_wallet, now).await? {
-                Some(ConfirmOutcome::Confirmed { booking, .. }) => {
+            let tickets = fulfilment.tickets();
+            match app
+                .store
+                .confirm_payment(booking, from_wallet, tickets, now)
+                .await?
+            {
+                Some(ConfirmOutcome::Confirmed {
+                    booking, fulfilled, ..
+                }) => {
                     metrics::count(CONFIRMATIONS);
-                    *booking
+                    (*booking, fulfilled)
                 }
-                Some(ConfirmOutcome::AlreadyConfirmed(booking)) => *booking,
+                Some(ConfirmOutcome::AlreadyConfirmed(booking)) => (*booking, false),
                 Some(ConfirmOutcome::EventCancelled(_)) => {
                     return Err(ApiError::conflict(
                         "EVENT_CANCELLED",
@@ -157,7 +165,8 @@ async fn confirm_without_card(
         }
         status => return Err(not_payable(status)),
     };
-    fulfil(app, &state.mailer, &state.mail, &confirmed).await?;
+    let mail = &state.mail;
+    fulfil(app, &state.mailer, mail, &confirmed, &fulfilment, fulfilled).await?;
     Ok(Json(Checkout {
         payment_intent_id: None,
         client_secret: None,

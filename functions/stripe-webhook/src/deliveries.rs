@@ -10,7 +10,7 @@ use shared::domain::payment::{
 };
 use shared::domain::refund::{BookingRefund, ChargeRefunded, RefundStatus, RefundStep};
 use shared::domain::wallet::{TopUpRefund, TopUpRefunds, top_up_paid_in_full, top_up_refund};
-use shared::fulfilment::fulfil;
+use shared::fulfilment::{Fulfilment, fulfil};
 use shared::http::Json;
 use shared::metrics::{
     self, CONFIRMATIONS, LATE_PAYMENT_REFUNDS, REFUNDS_OWED, WALLET_REVERSALS_REFUSED,
@@ -120,23 +120,27 @@ async fn paid(state: &WebhookState, payment: &PaymentSucceeded) -> Result<(), Ap
         payment_intent_id: Some(&payment.payment_intent_id),
         wallet_cents: booking.wallet_part(),
     };
+    let fulfilment = Fulfilment::of(app, &booking).await?;
     let outcome = app
         .store
-        .confirm_payment(booking, intent, app.clock.now())
+        .confirm_payment(booking, intent, fulfilment.tickets(), app.clock.now())
         .await?
         .ok_or_else(|| ApiError::internal("the booking vanished while confirming"))?;
     let (booking, reason, change) = match outcome {
         ConfirmOutcome::Confirmed {
             booking,
+            fulfilled,
             consumed_capacity,
         } => {
             tracing::info!(booking_id = %booking.id, event_id = %booking.event_id, consumed_capacity, "payment confirmed");
             metrics::count(CONFIRMATIONS);
-            return fulfil(app, &state.mailer, &state.mail, &booking).await;
+            let mail = &state.mail;
+            return fulfil(app, &state.mailer, mail, &booking, &fulfilment, fulfilled).await;
         }
         // Issuing again after a crash adds only what is missing.
         ConfirmOutcome::AlreadyConfirmed(booking) => {
-            return fulfil(app, &state.mailer, &state.mail, &booking).await;
+            let mail = &state.mail;
+            return fulfil(app, &state.mailer, mail, &booking, &fulfilment, false).await;
         }
         ConfirmOutcome::RefundUnderway => {
             tracing::warn!(payment_intent_id = %payment.payment_intent_id, "success delivered after its refund: nothing to confirm");

@@ -1,7 +1,9 @@
 //! `bench cpu`: CPU time per operation of our own process, the dev server
 //! (every function's routes, the fake Stripe and the local IAM proxy in one
 //! process; the proxy's threads, named `iam-proxy`, and the fake Stripe's,
-//! `fake-stripe`, are counted apart: neither exists on AWS), and
+//! `fake-stripe`, are counted apart: neither exists on AWS; so is the
+//! `change-stream` thread, webhook-events reading the table's stream,
+//! a function of its own on AWS), and
 //! of each emulator, read from /proc before and after many requests of one
 //! kind, `--clients` at a time. The emulators' columns say what is theirs,
 //! so the first column is what our code costs (docs/benchmarks.md).
@@ -38,6 +40,7 @@ struct Cpu {
     ours: Duration,
     proxy: Duration,
     stripe: Duration,
+    stream: Duration,
     emulators: Vec<Duration>,
 }
 
@@ -52,6 +55,7 @@ impl Probe {
             ours,
             proxy,
             stripe,
+            stream,
         } = server_cpu(self.server)?;
         let emulators = self
             .emulators
@@ -62,6 +66,7 @@ impl Probe {
             ours,
             proxy,
             stripe,
+            stream,
             emulators,
         })
     }
@@ -324,7 +329,7 @@ fn print(rows: &[Row], probe: &Probe) {
         after.saturating_sub(before).as_secs_f64() * 1_000.0 / requests.max(1) as f64
     };
     let mut header =
-        "| operation | requests | wall, s | ours, ms | iam-proxy (local only), ms | fake Stripe (local only), ms |"
+        "| operation | requests | wall, s | ours, ms | iam-proxy (local only), ms | fake Stripe (local only), ms | webhook-events (stream), ms |"
             .to_owned();
     for (name, _) in &probe.emulators {
         header.push_str(&format!(" {name}, ms |"));
@@ -338,12 +343,13 @@ fn print(rows: &[Row], probe: &Probe) {
     for row in rows {
         let ours = per_op(row.before.ours, row.after.ours, row.requests);
         let mut line = format!(
-            "| {} | {} | {:.1} | {ours:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.1} | {ours:.2} | {:.2} | {:.2} | {:.2} |",
             row.name,
             row.requests,
             row.wall.as_secs_f64(),
             per_op(row.before.proxy, row.after.proxy, row.requests),
-            per_op(row.before.stripe, row.after.stripe, row.requests)
+            per_op(row.before.stripe, row.after.stripe, row.requests),
+            per_op(row.before.stream, row.after.stream, row.requests)
         );
         for (before, after) in row.before.emulators.iter().zip(&row.after.emulators) {
             line.push_str(&format!(" {:.2} |", per_op(*before, *after, row.requests)));
@@ -381,6 +387,8 @@ struct Server {
     proxy: Duration,
     /// Threads named `fake-stripe` (dev_server::on_own_threads).
     stripe: Duration,
+    /// The thread named `change-stream` (webhook-events).
+    stream: Duration,
 }
 
 fn server_cpu(pid: u32) -> Result<Server, String> {
@@ -393,6 +401,7 @@ fn server_cpu(pid: u32) -> Result<Server, String> {
         match name.trim() {
             "iam-proxy" => server.proxy += time,
             "fake-stripe" => server.stripe += time,
+            "change-stream" => server.stream += time,
             _ => server.ours += time,
         }
     }

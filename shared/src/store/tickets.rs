@@ -10,7 +10,7 @@ use super::{Item, Store, StoreError, build_error, classify, condition_failed_at}
 use crate::domain::ticket::{Ticket, booking_of_ticket, ticket_number};
 
 /// A transaction holds at most 100 writes.
-const TICKETS_PER_TRANSACTION: usize = 100;
+pub(super) const TRANSACTION_ITEMS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckIn {
@@ -28,18 +28,10 @@ impl Store {
     /// Writes the tickets that do not exist yet. Chunks are transactions, so
     /// each is all there or not at all, and a repeat finds them there.
     pub async fn issue_tickets(&self, tickets: &[Ticket]) -> Result<(), StoreError> {
-        for chunk in tickets.chunks(TICKETS_PER_TRANSACTION) {
+        for chunk in tickets.chunks(TRANSACTION_ITEMS) {
             let writes = chunk
                 .iter()
-                .map(|ticket| {
-                    let put = Put::builder()
-                        .table_name(self.table_name())
-                        .set_item(Some(ticket_item(ticket)))
-                        .condition_expression("attribute_not_exists(PK)")
-                        .build()
-                        .map_err(build_error)?;
-                    Ok(TransactWriteItem::builder().put(put).build())
-                })
+                .map(|ticket| self.ticket_put(ticket, Some("attribute_not_exists(PK)")))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             match self.transact(writes).await {
                 Ok(_) => {}
@@ -49,6 +41,21 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// A ticket's write, for a transaction, under `condition` if any.
+    pub(super) fn ticket_put(
+        &self,
+        ticket: &Ticket,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table_name())
+            .set_item(Some(ticket_item(ticket)))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     pub async fn tickets_of_booking(&self, booking_id: &str) -> Result<Vec<Ticket>, StoreError> {

@@ -220,6 +220,27 @@ async fn a_paid_hold_is_confirmed_with_one_ticket_per_seat_and_a_mail() {
 }
 
 #[tokio::test]
+async fn a_booking_with_more_tickets_than_its_confirmation_can_write_still_gets_every_ticket_and_one_mail()
+ {
+    // 13 tables of 8 seats: 104 tickets, beyond a transaction's 100 writes,
+    // so they are issued after the confirmation instead of within it.
+    let app = TestApp::spawn().await;
+    let event = published_event(&app, grid(13), 13).await;
+    let buyer = app.sign_in(&app.email("buyer")).await;
+    let units: Vec<String> = (1..=13).map(|i| format!("T{i}")).collect();
+    let units: Vec<&str> = units.iter().map(String::as_str).collect();
+    let held = hold_units(&app, &buyer, &event, &units).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+    let id = held.body["id"].as_str().unwrap();
+    let intent = checked_out(&app, &buyer, id).await;
+    let delivered = app.pay(&intent).await;
+    assert_eq!(delivered.status, StatusCode::OK, "{:?}", delivered.body);
+    assert_eq!(booking(&app, &buyer, id).await["status"], "confirmed");
+    assert_eq!(ticket_count(&app, &buyer, id).await, 104);
+    assert_eq!(confirmation_mails(&app.email("buyer")).await, 1);
+}
+
+#[tokio::test]
 async fn a_repeated_delivery_is_acknowledged_without_a_second_effect() {
     let app = TestApp::spawn().await;
     let (_, buyer, id) = held_units(&app, &["T1"]).await;
