@@ -17,12 +17,15 @@
 #      the `model:` line.
 #
 #   5. cpu: CPU time per operation of our process (the IAM proxy's threads
-#      apart) and of each emulator, from /proc.
+#      apart) and of each emulator, from /proc;
+#   6. webhooks: a booking's confirmation to its webhook's arrival at a
+#      receiver in the bench, one at a time and in a burst of 1,000.
 #
-#   BENCH_PART=all|startup|contention|flash|model|cpu   BENCH_RUNS=15
+#   BENCH_PART=all|startup|contention|flash|model|cpu|webhooks   BENCH_RUNS=15
 #   BENCH_BUILD=release|debug (debug: cargo build, for trying the bench
 #   itself; its numbers are not comparable; not for startup)
-#   BENCH_FLASH_ARGS / BENCH_MODEL_ARGS / BENCH_CPU_ARGS: extra `bench flash` / `bench model` / `bench cpu`
+#   BENCH_FLASH_ARGS / BENCH_MODEL_ARGS / BENCH_CPU_ARGS / BENCH_WEBHOOKS_ARGS: extra `bench flash` /
+#   `bench model` / `bench cpu` / `bench webhooks`
 #   options (infra/bench/src/main.rs), e.g. BENCH_MODEL_ARGS="--record-secs 120"
 #   BENCH_DEV_SERVER=<path>: run that dev-server binary instead of the one built
 #   (an earlier build kept aside, for back-to-back comparisons on a noisy machine)
@@ -37,13 +40,13 @@ cd "$REPO_ROOT"
 PART="${BENCH_PART:-all}"
 RUNS="${BENCH_RUNS:-15}"
 BUILD="${BENCH_BUILD:-release}"
-case "$PART" in all | startup | contention | flash | model | cpu) ;; *)
-    _err "BENCH_PART must be all, startup, contention, flash, model or cpu"
+case "$PART" in all | startup | contention | flash | model | cpu | webhooks) ;; *)
+    _err "BENCH_PART must be all, startup, contention, flash, model, cpu or webhooks"
     exit 2
     ;;
 esac
 case "$BUILD" in release) ;; debug) if [ "$PART" = all ] || [ "$PART" = startup ]; then
-    _err "BENCH_BUILD=debug is for contention, flash, model or cpu only"
+    _err "BENCH_BUILD=debug is for contention, flash, model, cpu or webhooks only"
     exit 2
 fi ;;
 *)
@@ -236,9 +239,20 @@ if runs cpu; then
     _stop_pidfile "$STATE/dev-server.pid"
 fi
 
+# --- 6. webhook delivery ------------------------------------------------------------
+if runs webhooks; then
+    # The stream read from now on: after the other parts it holds their
+    # changes, which a replay would deliver too. No sweep.
+    start_dev_server webhooks SWEEP_SECONDS=86400 LOCAL_STREAM_START=now
+    # shellcheck disable=SC2086 # BENCH_WEBHOOKS_ARGS is a list of options
+    "$BENCH" webhooks --api "http://127.0.0.1:$API_PORT" --moto "$AWS_ENDPOINT_URL" \
+        ${BENCH_WEBHOOKS_ARGS:-} || failed+=(webhooks)
+    _stop_pidfile "$STATE/dev-server.pid"
+fi
+
 summary="make bench: ${SECONDS} s in all, ${build_seconds} s of it building (${functions_seconds} s the functions, one by one)"
-if runs model; then
-    _log "$summary" >&2 # stdout ends with the model's `model:` line
+if runs model || runs webhooks; then
+    _log "$summary" >&2 # stdout ends with the last part's `model:` or `webhooks:` line
 else
     echo
     _log "$summary"

@@ -16,6 +16,8 @@
 //!               [--release-share 0.1] [--max-rate 1000000]
 //! bench cpu --api URL --moto URL --server-pid PID [--emulators NAME=PID,..] [--clients 32]
 //!               [--ops 400] [--confirmations 200]
+//! bench webhooks --api URL --moto URL [--clients 32] [--latency-bookings 100]
+//!               [--burst-bookings 1000] [--drain-secs 120]
 //! ```
 
 mod client;
@@ -26,12 +28,13 @@ mod model;
 mod rng;
 mod startup;
 mod trace;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-const USAGE: &str = "usage: bench startup [options] BASELINE=PATH NAME=PATH.. | bench contention --api URL --moto URL --log FILE [options] | bench flash --api URL --moto URL --trace FILE [options] | bench model --segments FILE [options] | bench cpu --api URL --moto URL --server-pid PID [options] (see the top of infra/bench/src/main.rs)";
+const USAGE: &str = "usage: bench startup [options] BASELINE=PATH NAME=PATH.. | bench contention --api URL --moto URL --log FILE [options] | bench flash --api URL --moto URL --trace FILE [options] | bench model --segments FILE [options] | bench cpu --api URL --moto URL --server-pid PID [options] | bench webhooks --api URL --moto URL [options] (see the top of infra/bench/src/main.rs)";
 
 /// `--key value` options and positional arguments; nothing more is needed.
 pub struct Args {
@@ -90,6 +93,7 @@ async fn main() -> ExitCode {
             "flash" => flash::run(&args).await,
             "model" => model::run(&args).await,
             "cpu" => cpu::run(&args).await,
+            "webhooks" => webhooks::run(&args).await,
             _ => Err(USAGE.to_owned()),
         },
         Err(err) => Err(err),

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dev_server::identities::{self, LocalAws};
+use dev_server::stream::Start;
 use dev_server::{Functions, Settings};
 use fake_stripe::{FakeStripe, RateLimits};
 use iam_proxy::{Behaviour, IamProxy, Upstreams};
@@ -29,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .and_then(|s| s.parse().ok())
         .filter(|&s| s > 0)
         .unwrap_or(60);
+    let stream_start = stream_start()?;
     let settings = Settings::from_env()?;
     // Every AWS call goes through the IAM proxy as its function's identity,
     // checked against template.yaml's policy for it (docs/adr/0002);
@@ -84,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let changes = dev_server::stream::TableStream::open(
         &aws.event_source(identities::WEBHOOK_EVENTS, dev_server::POLL_WAIT),
         &functions.webhook_events.app.config.table_name,
-        dev_server::stream::Start::Oldest,
+        stream_start,
     )
     .await?;
     let changes_state = functions.webhook_events.clone();
@@ -118,4 +120,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     })
     .await?;
     Ok(())
+}
+
+/// Where the change stream's reading starts: `LOCAL_STREAM_START=oldest`
+/// (the default: a restart replays what the stream holds) or `now` (make
+/// bench's webhooks part, after parts whose changes it must not replay).
+fn stream_start() -> Result<Start, String> {
+    match std::env::var("LOCAL_STREAM_START").as_deref() {
+        Err(_) | Ok("oldest") => Ok(Start::Oldest),
+        Ok("now") => Ok(Start::Now),
+        Ok(other) => Err(format!(
+            "LOCAL_STREAM_START must be oldest or now, not {other:?}"
+        )),
+    }
 }
