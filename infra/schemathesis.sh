@@ -7,8 +7,8 @@
 # Expects the emulator environment infra/test.sh sets up (AWS_* variables and
 # the bootstrap env). Bounded: SCHEMATHESIS_MAX_EXAMPLES cases per operation
 # and phase (default 50) and SCHEMATHESIS_SECONDS of wall clock (default 600:
-# an unloaded run takes about 4 minutes, and on a machine shared with a
-# release build every phase passed and the run still missed 300 s).
+# on a machine shared with a release build, every phase passed and the run
+# still missed 300 s).
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
