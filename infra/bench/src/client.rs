@@ -11,6 +11,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+/// Stripe's default limit is 25 PaymentIntents/s; the parts that check out
+/// stay below it, so none is answered `PAYMENTS_BUSY` and retried (which
+/// would be counted).
+pub const CHECKOUT_INTERVAL: Duration = Duration::from_millis(50);
+
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]

@@ -18,13 +18,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::Args;
-use crate::client::{Http, Reply};
+use crate::client::{CHECKOUT_INTERVAL, Http, Reply};
 use crate::contention::{create_event, sign_in, unix_secs};
 use crate::startup::schedstat;
 
-/// Stripe's default limit is 25 PaymentIntents/s; checkouts stay below it
-/// so none is answered `PAYMENTS_BUSY` and retried (which would be counted).
-const CHECKOUT_INTERVAL: Duration = Duration::from_millis(50);
 /// Requests of each kind sent, unmeasured, before its measurement.
 const WARM_UP: usize = 20;
 /// How long the idle reading lasts.

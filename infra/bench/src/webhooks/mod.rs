@@ -17,15 +17,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
-use crate::client::Http;
+use crate::client::{CHECKOUT_INTERVAL, Http};
 use crate::contention::{User, create_event, sign_in, unix_secs};
 use crate::{Args, quantile};
 use receiver::{Arrival, Receiver};
 use tally::{CONFIRMED, Confirmed, Tally, strays, tally};
 
-/// Stripe's default limit is 25 PaymentIntents/s; checkouts stay below it
-/// (as in `bench cpu`), so none is refused.
-const CHECKOUT_INTERVAL: Duration = Duration::from_millis(50);
 /// How long one booking of the one-at-a-time phase waits for its delivery
 /// before the next is made (a miss is counted at the end, after the drain).
 const ONE_DELIVERY_WAIT: Duration = Duration::from_secs(30);
